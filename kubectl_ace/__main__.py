@@ -1,0 +1,5 @@
+"""Allow `python -m kubectl_ace`."""
+
+from kubectl_ace.cli import main
+
+raise SystemExit(main())

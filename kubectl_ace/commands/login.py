@@ -1,0 +1,48 @@
+"""`kubectl ace login`."""
+
+from __future__ import annotations
+
+import sys
+
+from kubectl_ace import login, store, tokens
+from kubectl_ace.errors import UsageError
+
+
+def run(args) -> int:
+    directory = store.store_dir(getattr(args, "store", None))
+    password = api_key = None
+    if args.password_stdin or args.token_stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            raise UsageError("nothing was read from stdin")
+        if args.token_stdin:
+            api_key = value
+        else:
+            password = value
+    cacert = tokens.read_ca(args.cacert) if args.cacert else None
+    result = login.log_in(args.server, directory, provider=args.auth_provider, user=args.user, password=password,
+                          api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
+                          ttl_seconds=parse_duration(args.ttl) if args.ttl else None)
+    until = "never expires" if result.expires is None else f"valid until {tokens.local_time(result.expires)}"
+    print(f"Logged in to {result.server} as {result.user} ({result.provider or 'API key'}); {until}.",
+          file=sys.stderr)
+    return 0
+
+
+def parse_duration(text: str) -> float:
+    """`90m`, `12h`, `7d`, `1h30m`, `3600` (seconds) → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total, number = 0.0, ""
+    for char in text.strip().lower():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            raise UsageError(f"--ttl {text!r} is not a duration; use e.g. 90m, 12h or 7d")
+    if number:
+        total += float(number)
+    if total <= 0:
+        raise UsageError(f"--ttl {text!r} must be longer than zero")
+    return total

@@ -1,0 +1,30 @@
+"""`kubectl ace logout`."""
+
+from __future__ import annotations
+
+import sys
+
+from kubectl_ace import login, store
+from kubectl_ace.errors import UsageError
+
+
+def run(args) -> int:
+    directory = store.store_dir(getattr(args, "store", None))
+    known = store.servers(directory)
+    if args.all:
+        targets = known
+    elif args.server:
+        targets = [store.normalize_server(args.server)]
+    elif len(known) == 1:
+        targets = known
+    elif not known:
+        print("Not logged in anywhere.", file=sys.stderr)
+        return 0
+    else:
+        raise UsageError("logged in to several servers (" + ", ".join(known) + "); pass --server URL or --all")
+    for server in targets:
+        result = login.log_out(server, directory)
+        note = (f"; Rancher could not be told ({result.unreachable}), the tokens expire on their own"
+                if result.unreachable else f"; {result.revoked} token(s) revoked at Rancher")
+        print(f"Logged out of {server}{note}.", file=sys.stderr)
+    return 0

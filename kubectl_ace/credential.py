@@ -1,0 +1,92 @@
+"""ExecCredential in and out: the client-go exec protocol (stdlib only: this is the hot path)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from kubectl_ace import jsonlite
+from kubectl_ace.errors import InputError
+
+V1 = "client.authentication.k8s.io/v1"
+V1BETA1 = "client.authentication.k8s.io/v1beta1"
+SUPPORTED_VERSIONS = (V1, V1BETA1)
+EXTENSION_NAME = "client.authentication.k8s.io/exec"
+
+
+class ExecInfo:
+    """What kubectl told the plugin in KUBERNETES_EXEC_INFO."""
+
+    # A plain class: dataclasses costs ~10 ms of imports on every kubectl call.
+    def __init__(self, api_version: str = V1BETA1, interactive: bool = False,
+                 cluster: dict | None = None, from_kubectl: bool = False) -> None:
+        self.api_version = api_version
+        self.interactive = interactive
+        self.cluster = cluster or {}  # spec.cluster, present with provideClusterInfo
+        self.from_kubectl = from_kubectl
+
+    @property
+    def server(self) -> str:
+        return self.cluster.get("server") or ""
+
+    @property
+    def config(self) -> dict:
+        """The cluster's exec extension, which kubectl-ace writes into the clusters it manages."""
+        config = self.cluster.get("config")
+        return config if isinstance(config, dict) else {}
+
+
+def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None) -> ExecInfo:
+    """Parse KUBERNETES_EXEC_INFO; without it (a run by hand) answer v1beta1 and prompt only on a terminal."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("KUBERNETES_EXEC_INFO", "").strip()
+    if not raw:
+        if stdin_isatty is None:
+            stdin_isatty = _isatty(sys.stdin)
+        return ExecInfo(interactive=stdin_isatty)
+    try:
+        data = jsonlite.loads(raw)
+    except ValueError as err:
+        raise InputError(
+            f"KUBERNETES_EXEC_INFO is not valid JSON ({err}); "
+            "it is set by kubectl: unset it to run `kubectl-ace token` by hand"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError("KUBERNETES_EXEC_INFO is not a JSON object; unset it to run `kubectl-ace token` by hand")
+    version = data.get("apiVersion")
+    if version not in SUPPORTED_VERSIONS:
+        raise InputError(
+            f"kubectl asked for ExecCredential apiVersion {version!r}, which kubectl-ace does not speak; "
+            f"set `apiVersion: {V1}` (or v1beta1) in the kubeconfig's exec section"
+        )
+    if data.get("kind", "ExecCredential") != "ExecCredential":
+        raise InputError(f"KUBERNETES_EXEC_INFO has kind {data.get('kind')!r}, expected ExecCredential")
+    spec = data.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise InputError("KUBERNETES_EXEC_INFO has a spec that is not an object")
+    cluster = spec.get("cluster") or {}
+    if not isinstance(cluster, dict):
+        raise InputError("KUBERNETES_EXEC_INFO has a spec.cluster that is not an object")
+    return ExecInfo(api_version=version, interactive=bool(spec.get("interactive", False)),
+                    cluster=cluster, from_kubectl=True)
+
+
+def render(api_version: str, token: str, expires: float | None) -> str:
+    """One compact ExecCredential line; `expires` is a local epoch, or None for a token that never expires."""
+    status = '"token":' + jsonlite.quote(token)
+    if expires is not None:
+        status = f'"expirationTimestamp":"{rfc3339(expires)}",' + status
+    return f'{{"kind":"ExecCredential","apiVersion":{jsonlite.quote(api_version)},"spec":{{}},"status":{{{status}}}}}'
+
+
+def rfc3339(epoch: float) -> str:
+    """Seconds-precision UTC timestamp, the form client-go writes."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False

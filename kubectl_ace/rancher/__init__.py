@@ -1,0 +1,1 @@
+"""Rancher API client: the HTTP session, login flows, tokens and clusters."""
