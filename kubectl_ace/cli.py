@@ -6,21 +6,20 @@ import sys
 
 from kubectl_ace.errors import AceError
 
-COMMANDS = {
-    "login": "Log in to a Rancher server once; the login is kept in the token store",
-    "logout": "Revoke this tool's tokens at Rancher and delete them from the store",
-    "token": "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)",
-    "version": "Print the version, build and Python",
-}
+# Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
+COMMANDS = ("login", "logout", "token", "version")
+GLOBAL_VALUE_FLAGS = ("--kubeconfig", "--context", "--store")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
     try:
-        if argv and argv[0] == "token":
-            from kubectl_ace.commands import token
-            return token.run(argv[1:])  # the hot path: no argparse
+        if "token" in argv:
+            index = argv.index("token")
+            if all(arg.startswith("-") or argv[i - 1] in GLOBAL_VALUE_FLAGS for i, arg in enumerate(argv[:index])):
+                from kubectl_ace.commands import token
+                return token.run(argv[index + 1:] + argv[:index])  # the hot path: no argparse
         return dispatch(argv)
     except AceError as err:
         print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
@@ -54,6 +53,7 @@ def dispatch(argv: list[str]) -> int:
 
 def build_parser():
     import argparse
+    import importlib
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file to use")
@@ -67,26 +67,7 @@ def build_parser():
                                      description="Rancher credentials for kubectl, with failover to the "
                                                  "Authorized Cluster Endpoint.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    login = sub.add_parser("login", parents=[common], help=COMMANDS["login"], description=COMMANDS["login"])
-    login.add_argument("--server", required=True, help="Rancher URL, e.g. https://rancher.example.com")
-    login.add_argument("--auth-provider", help="provider type or id (localProvider, openldap, …)")
-    login.add_argument("--user", help="username (prompted for when not given)")
-    secret = login.add_mutually_exclusive_group()
-    secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    secret.add_argument("--token-stdin", action="store_true",
-                        help="read a Rancher API key (token-xxxxx:secret) from stdin; works with every provider")
-    login.add_argument("--cacert", help="PEM file with Rancher's CA certificate")
-    login.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify Rancher's certificate")
-    login.add_argument("--ttl", help="lifetime of the login, e.g. 12h, 7d (default: Rancher's)")
-
-    logout = sub.add_parser("logout", parents=[common], help=COMMANDS["logout"], description=COMMANDS["logout"])
-    logout.add_argument("--server", help="the Rancher server (needed when logged in to several)")
-    logout.add_argument("--all", action="store_true", help="log out of every server")
-
-    token = sub.add_parser("token", parents=[common], help=COMMANDS["token"], description=COMMANDS["token"])
-    token.add_argument("--server", required=True)
-
-    version = sub.add_parser("version", parents=[common], help=COMMANDS["version"], description=COMMANDS["version"])
-    version.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    for name in COMMANDS:
+        module = importlib.import_module(f"kubectl_ace.commands.{name}")
+        module.configure(sub.add_parser(name, parents=[common], help=module.HELP, description=module.HELP))
     return parser

@@ -7,6 +7,21 @@ import sys
 from kubectl_ace import login, store, tokens
 from kubectl_ace.errors import UsageError
 
+HELP = "Log in to a Rancher server once; the login is kept in the token store"
+
+
+def configure(parser) -> None:
+    parser.add_argument("--server", required=True, help="Rancher URL, e.g. https://rancher.example.com")
+    parser.add_argument("--auth-provider", help="provider type or id (localProvider, openldap, …)")
+    parser.add_argument("--user", help="username (prompted for when not given)")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    secret.add_argument("--token-stdin", action="store_true",
+                        help="read a Rancher API key (token-xxxxx:secret) from stdin; works with every provider")
+    parser.add_argument("--cacert", help="PEM file with Rancher's CA certificate")
+    parser.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify Rancher's certificate")
+    parser.add_argument("--ttl", help="lifetime of the login, e.g. 12h, 7d (default: Rancher's)")
+
 
 def run(args) -> int:
     directory = store.store_dir(getattr(args, "store", None))

@@ -7,6 +7,13 @@ import sys
 from kubectl_ace import login, store
 from kubectl_ace.errors import UsageError
 
+HELP = "Revoke this tool's tokens at Rancher and delete them from the store"
+
+
+def configure(parser) -> None:
+    parser.add_argument("--server", help="the Rancher server (needed when logged in to several)")
+    parser.add_argument("--all", action="store_true", help="log out of every server")
+
 
 def run(args) -> int:
     directory = store.store_dir(getattr(args, "store", None))

@@ -7,9 +7,18 @@ import sys
 from kubectl_ace import credential, tokens
 from kubectl_ace.errors import UsageError
 
+HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
+
+
+def configure(parser) -> None:
+    """Shown in `kubectl ace --help` only: the command itself parses its flags by hand (see parse)."""
+    parser.add_argument("--server", required=True)
+
+
 # The flags of `rancher token` plus ours; parsed by hand on the hot path (argparse costs ~7 ms a call).
 VALUE_FLAGS = {"--server": "server", "--cluster": "cluster", "--user": "user", "--auth-provider": "provider",
-               "--cacerts": "cacerts", "--store": "store", "--auth-flow": "auth_flow"}
+               "--cacerts": "cacerts", "--store": "store", "--auth-flow": "auth_flow",
+               "--kubeconfig": "kubeconfig", "--context": "context"}
 BOOL_FLAGS = {"--skip-verify": "skip_verify", "--force-refresh": "force_refresh", "-v": "verbose",
               "--verbose": "verbose"}
 
@@ -17,7 +26,7 @@ BOOL_FLAGS = {"--skip-verify": "skip_verify", "--force-refresh": "force_refresh"
 def parse(argv: list[str]) -> dict:
     """Parse the token flags; unknown ones get argparse-style errors."""
     options: dict = {"server": None, "cluster": None, "user": None, "provider": None, "cacerts": None,
-                     "store": None, "auth_flow": None, "skip_verify": False, "force_refresh": False,
+                     "store": None, "auth_flow": None, "kubeconfig": None, "context": None, "skip_verify": False, "force_refresh": False,
                      "verbose": False}
     args = iter(argv)
     for arg in args:

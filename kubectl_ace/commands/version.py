@@ -7,6 +7,12 @@ import sys
 
 from kubectl_ace import __version__
 
+HELP = "Print the version, build and Python"
+
+
+def configure(parser) -> None:
+    parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+
 
 def run(args) -> int:
     frozen = bool(getattr(sys, "frozen", False))

@@ -1,0 +1,76 @@
+"""Benchmark the exec hot path (`kubectl-ace token` with a valid cached token) against `python -c pass`.
+
+Paired runs: each round runs the baseline and the hot path back to back, in alternating order, so
+drift in machine load hits both alike. Reports medians and the median of the per-round ratios.
+Usage: python bench/hot_path.py [--rounds N] [--command PATH]   (target: ratio <= 2.0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SERVER = "https://rancher.bench.invalid"
+CLUSTER = "c-m-bench001"
+
+
+def seed_store(directory: str) -> None:
+    """A store holding a valid login and cluster token, as after `kubectl ace login` and one mint."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from kubectl_ace import store
+    now = time.time()
+    token = {"token": "kubeconfig-u-bench.c-m-bench001x:" + "b" * 54, "token_id": "kubeconfig-u-benchx",
+             "expires": now + 30 * 86400, "expires_at": "", "minted": now}
+    login = {"token": "kubeconfig-u-benchy:" + "c" * 54, "token_id": "kubeconfig-u-benchy", "user_id": "u-bench",
+             "provider": "localProvider", "origin": "login", "expires": now + 31 * 86400, "expires_at": "",
+             "clusters": {CLUSTER: token}}
+    store.update(directory, SERVER, lambda _: {"logins": {"admin": login}, "current_user": "admin",
+                                               "cacert": None, "insecure": False})
+
+
+def timed(argv: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--command", default=shutil.which("kubectl-ace"), help="the kubectl-ace to measure")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter for the baseline")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        seed_store(directory)
+        info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                           "spec": {"interactive": False}})
+        env = dict(os.environ, KUBECTL_ACE_STORE=directory, KUBERNETES_EXEC_INFO=info)
+        hot = [args.command, "token", f"--server={SERVER}", f"--cluster={CLUSTER}"]
+        base = [args.python, "-c", "pass"]
+        for _ in range(5):  # warm the page cache
+            timed(hot, env), timed(base, env)
+        hots, bases = [], []
+        for i in range(args.rounds):
+            pair = (hot, base) if i % 2 == 0 else (base, hot)
+            first, second = timed(pair[0], env), timed(pair[1], env)
+            h, b = (first, second) if i % 2 == 0 else (second, first)
+            hots.append(h)
+            bases.append(b)
+    ratios = [h / b for h, b in zip(hots, bases)]
+    result = {"rounds": args.rounds, "hot_path_ms": round(statistics.median(hots) * 1000, 2),
+              "python_pass_ms": round(statistics.median(bases) * 1000, 2),
+              "ratio_of_medians": round(statistics.median(hots) / statistics.median(bases), 3),
+              "median_of_ratios": round(statistics.median(ratios), 3), "target": 2.0}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The token store's promises and the hot path's: no network, nothing written, nothing heavy imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from kubectl_ace import store
+
+
+def server_file(sandbox):
+    return next((sandbox.store / "servers").glob("*.json"))
+
+
+def snapshot(root):
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
+
+
+def test_store_is_private(logged_in):
+    assert stat.S_IMODE(os.stat(logged_in.store).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(logged_in.store / "servers").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(server_file(logged_in)).st_mode) == 0o600
+
+
+def test_default_location_is_platformdirs_user_data_dir(monkeypatch, tmp_path):
+    import platformdirs
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert store.default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert store.default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
+
+
+def test_store_flag_overrides_the_environment(logged_in, tmp_path):
+    other = tmp_path / "elsewhere"
+    result = logged_in.ace("--store", str(other), "login", "--server", logged_in.world.rancher_url, "--user",
+                           "admin", "--password-stdin", "--cacert", str(logged_in.world.rancher_ca_file),
+                           input="correct-horse-battery\n")
+    assert result.returncode == 0, result.stderr
+    assert list((other / "servers").glob("*.json"))
+
+
+def test_hot_path_imports_nothing_heavy_and_writes_nothing(logged_in, world):
+    args = ["token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001"]
+    assert logged_in.ace(*args).returncode == 0
+    before = snapshot(logged_in.store)
+    world.counters.reset()
+    probe = ("import sys, io, contextlib\n"
+             "from kubectl_ace.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             f"    code = main({args!r})\n"
+             "print(code, ' '.join(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=logged_in.env)
+    code, modules = out.stdout.split(" ", 1)
+    modules = set(modules.split())
+    assert code == "0", out.stderr
+    heavy = {"requests", "urllib3", "yaml", "platformdirs", "filelock", "argparse", "dataclasses", "ssl",
+             "http.client", "socket", "re", "typing"}
+    assert not heavy & modules
+    assert snapshot(logged_in.store) == before
+    assert world.counters.requests("rancher") == 0
+
+
+def test_corrupt_store_is_reported_and_login_sets_it_aside(logged_in, world):
+    path = server_file(logged_in)
+    path.write_text('{"logins": {"admin": ')
+    result = logged_in.ace("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "corrupt" in result.stderr and "kubectl ace login" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert path.read_text() == '{"logins": {"admin": '
+    logged_in.login()
+    kept = list(path.parent.glob(path.name + ".corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == '{"logins": {"admin": '
+    assert logged_in.ace("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001").returncode == 0
+
+
+def test_a_corrupt_file_of_one_server_leaves_the_others_alone(tmp_path):
+    directory = str(tmp_path)
+    store.update(directory, "https://a.example", lambda r: {"logins": {}, "current_user": "x"})
+    store.update(directory, "https://b.example", lambda r: {"logins": {}, "current_user": "y"})
+    with open(store.server_path(directory, "https://a.example"), "w") as handle:
+        handle.write("garbage")
+    assert store.read(directory, "https://b.example")["current_user"] == "y"
+    assert store.servers(directory) == ["https://b.example"]
+
+
+def test_a_killed_writer_leaves_the_old_or_the_new_file(tmp_path):
+    """Kill a process in the middle of a stream of store writes: the file always parses."""
+    directory = str(tmp_path)
+    writer = ("import sys\nfrom kubectl_ace import store\n"
+              "i = 0\n"
+              "while True:\n"
+              "    i += 1\n"
+              f"    store.update({directory!r}, 'https://r.example', lambda r: {{'logins': {{}}, 'n': i, "
+              "'pad': 'x' * 200000}})\n"
+              "    if i == 3: print('ready', flush=True)\n")
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        record = store.read(directory, "https://r.example")
+        assert record["n"] >= 3 and len(record["pad"]) == 200000
+
+
+@pytest.mark.parametrize("info,words", [
+    ("{not json", "not valid JSON"),
+    ('{"apiVersion": "client.authentication.k8s.io/v1alpha1", "kind": "ExecCredential"}', "does not speak"),
+    ('{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "spec": []}', "spec"),
+    ("[1, 2]", "not a JSON object"),
+])
+def test_malformed_exec_info_is_one_clear_line(logged_in, world, info, words):
+    result = logged_in.ace("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001",
+                           env={"KUBERNETES_EXEC_INFO": info})
+    assert result.returncode != 0 and result.stdout == ""
+    assert words in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    ([], "--server is required"),
+    (["--server"], "needs a value"),
+    (["--server=x", "--bogus"], "unknown flag '--bogus'"),
+])
+def test_bad_token_flags_are_one_clear_line(sandbox, args, words):
+    result = sandbox.ace("token", *args)
+    assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_no_secret_leaves_the_store(logged_in, world, tmp_path):
+    """Run a whole session, including failures and -v, and look for any token secret outside the store."""
+    logged_in.exec_kubeconfig("c-m-prod0001", current="prod")
+    outputs = []
+    for args in (["get", "namespaces"], ["get", "namespaces", "--context", "prod-fqdn", "-v=9"]):
+        result = logged_in.kubectl(*args)
+        outputs += [result.stderr] + ([result.stdout] if "-v=9" not in args else [])
+    for args in (["-v", "token", f"--server={world.rancher_url}", "--cluster=c-m-nope"],
+                 ["-v", "version"], ["-v", "logout", "--server", "https://127.0.0.1:1"]):
+        result = logged_in.ace(*args)
+        outputs += [result.stdout, result.stderr]
+    secrets = logged_in.stored_secrets()
+    assert len(secrets) >= 2
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "servers" not in p.parts]
+    for secret in secrets:
+        assert not any(secret in text for text in outputs)
+        assert not any(secret in p.read_text(errors="replace") for p in files)
