@@ -62,10 +62,12 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
         )
     if data.get("kind", "ExecCredential") != "ExecCredential":
         raise InputError(f"KUBERNETES_EXEC_INFO has kind {data.get('kind')!r}, expected ExecCredential")
-    spec = data.get("spec") or {}
+    spec = data.get("spec")
+    spec = {} if spec is None else spec
     if not isinstance(spec, dict):
         raise InputError("KUBERNETES_EXEC_INFO has a spec that is not an object")
-    cluster = spec.get("cluster") or {}
+    cluster = spec.get("cluster")
+    cluster = {} if cluster is None else cluster
     if not isinstance(cluster, dict):
         raise InputError("KUBERNETES_EXEC_INFO has a spec.cluster that is not an object")
     return ExecInfo(api_version=version, interactive=bool(spec.get("interactive", False)),

@@ -53,6 +53,9 @@ class TerminalPrompter:
         print(text, file=sys.stderr)
 
     def choose_provider(self, providers: list[dict]) -> dict:
+        if not self._tty and not (sys.stdin and sys.stdin.isatty()):
+            names = ", ".join(auth.provider_id(item) for item in providers)
+            raise UsageError(f"several auth providers are enabled ({names}); pass --auth-provider")
         self.say("Auth providers:")
         for index, item in enumerate(providers):
             self.say(f"{index} - {auth.provider_id(item)} ({item['type']})")

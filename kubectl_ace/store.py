@@ -109,6 +109,7 @@ def update(directory: str, server: str, change, *, reset_corrupt: bool = False) 
     `<file>.corrupt-<time>` and the change starts from nothing; otherwise it raises StoreError.
     """
     path = server_path(directory, server)
+    ensure_dir(directory)
     ensure_dir(os.path.dirname(path))
     with lock(directory, server_key(server)):
         try:
@@ -138,6 +139,7 @@ def lock(directory: str, name: str, timeout: float = LOCK_TIMEOUT):
     import filelock
 
     folder = os.path.join(directory, "locks")
+    ensure_dir(directory)
     ensure_dir(folder)
     return filelock.FileLock(os.path.join(folder, name + ".lock"), timeout=timeout)
 
@@ -159,7 +161,7 @@ def locked(directory: str, name: str, timeout: float, what: str):
 
 
 def ensure_dir(path: str) -> None:
-    """Create the directory (and parents) with mode 0700."""
+    """Create the directory with mode 0700 (missing parents get the usual mode)."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as err:
@@ -189,6 +191,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 def ca_file(directory: str, server: str, pem: str) -> str:
     """The record's CA written out as a file for TLS libraries that want a path."""
     folder = os.path.join(directory, "ca")
+    ensure_dir(directory)
     ensure_dir(folder)
     path = os.path.join(folder, server_key(server) + ".pem")
     try:

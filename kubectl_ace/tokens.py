@@ -79,6 +79,8 @@ def renew(req: Request, seen: dict | None) -> Credential:
         cached = cluster_token(login, req.cluster_key)
         if cached and is_fresh(cached, login, now) and not (req.force_refresh and same(cached, seen)):
             return Credential(cached["token"], cached.get("expires"))
+        if cached and is_usable(cached, now) and not req.force_refresh and rancher_known_down(req):
+            return Credential(cached["token"], cached.get("expires"))  # don't wait on a dead Rancher to refresh
         try:
             if not usable_login(login, now):
                 record, login = log_in_for(req, record, login)
@@ -150,13 +152,25 @@ def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[d
         return record, pick_login(record, None)
 
 
+def rancher_known_down(req: Request) -> bool:
+    """A fresh health result says Rancher (or this cluster's proxy) does not answer."""
+    from kubectl_ace import health
+    settings = health.Settings()
+    for key in ("rancher", f"proxy:{req.cluster}"):
+        result = health.cached(req.directory, req.server, key, settings)
+        if result is not None and not result.reachable:
+            return True
+    return False
+
+
 def rancher_client(req: Request, record: dict | None):
     """A client with the TLS settings of the login, overridden by --cacerts/--skip-verify."""
     from kubectl_ace.rancher.client import Client
 
     tls = tls_settings(req, record)
     ca = store.ca_file(req.directory, req.server, tls["cacert_pem"]) if tls["cacert_pem"] else None
-    return Client(req.server, ca_file=ca, verify=not tls["insecure"])
+    # Short timeouts: kubectl waits on this, and a cached token is kept if Rancher is slow.
+    return Client(req.server, ca_file=ca, verify=not tls["insecure"], connect_timeout=3.0, read_timeout=10.0)
 
 
 def tls_settings(req: Request, record: dict | None) -> dict:

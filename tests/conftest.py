@@ -55,6 +55,18 @@ def world(tmp_path):
         yield running
 
 
+class Run(subprocess.CompletedProcess):
+    """A finished command whose repr leaves stdout out: it may hold an ExecCredential."""
+
+    def __repr__(self) -> str:
+        return f"Run({' '.join(map(str, self.args[:3]))} …, returncode={self.returncode}, stderr={self.stderr!r})"
+
+
+def run(argv: list[str], **kwargs) -> Run:
+    done = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    return Run(done.args, done.returncode, done.stdout, done.stderr)
+
+
 class Sandbox:
     """An isolated user: its own HOME, token store and kubeconfig, with kubectl-ace on PATH."""
 
@@ -72,17 +84,16 @@ class Sandbox:
                         PATH=bindir + os.pathsep + os.environ.get("PATH", ""), NO_COLOR="1")
 
     def ace(self, *args: str, input: str | None = None, env: dict | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+            timeout: float = 60) -> Run:
         """Run `kubectl-ace ARGS` as this user."""
-        return subprocess.run(["kubectl-ace", *args], input=input, capture_output=True, text=True,
-                              env={**self.env, **(env or {})}, timeout=timeout,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        return run(["kubectl-ace", *args], input=input, env={**self.env, **(env or {})}, timeout=timeout,
+                   stdin=None if input is not None else subprocess.DEVNULL)
 
     def kubectl(self, *args: str, version: tuple[int, int] = NEWEST, timeout: float = 60,
-                env: dict | None = None) -> subprocess.CompletedProcess:
+                env: dict | None = None) -> Run:
         """Run the real kubectl of that minor version as this user."""
-        return subprocess.run([KUBECTLS[version], *args], capture_output=True, text=True,
-                              env={**self.env, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL)
+        return run([KUBECTLS[version], *args], env={**self.env, **(env or {})}, timeout=timeout,
+                   stdin=subprocess.DEVNULL)
 
     def login(self, user: str = "admin", password: str = PASSWORD, *extra: str) -> subprocess.CompletedProcess:
         """`kubectl ace login` with the password on stdin, trusting the world's Rancher CA."""

@@ -50,17 +50,19 @@ def test_hot_path_imports_nothing_heavy_and_writes_nothing(logged_in, world):
     assert logged_in.ace(*args).returncode == 0
     before = snapshot(logged_in.store)
     world.counters.reset()
-    probe = ("import sys, io, contextlib\n"
+    probe = ("import sys, io\n"
+             "before = set(sys.modules)\n"
+             "out, sys.stdout = sys.stdout, io.StringIO()\n"
              "from kubectl_ace.cli import main\n"
-             "with contextlib.redirect_stdout(io.StringIO()):\n"
-             f"    code = main({args!r})\n"
-             "print(code, ' '.join(sorted(sys.modules)))\n")
+             f"code = main({args!r})\n"
+             "sys.stdout = out\n"
+             "print(code, ' '.join(sorted(set(sys.modules) - before)))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=logged_in.env)
     code, modules = out.stdout.split(" ", 1)
     modules = set(modules.split())
     assert code == "0", out.stderr
     heavy = {"requests", "urllib3", "yaml", "platformdirs", "filelock", "argparse", "dataclasses", "ssl",
-             "http.client", "socket", "re", "typing"}
+             "http.client", "socket", "re", "typing", "threading", "json", "datetime"}
     assert not heavy & modules
     assert snapshot(logged_in.store) == before
     assert world.counters.requests("rancher") == 0
@@ -97,11 +99,10 @@ def test_a_killed_writer_leaves_the_old_or_the_new_file(tmp_path):
               "i = 0\n"
               "while True:\n"
               "    i += 1\n"
-              f"    store.update({directory!r}, 'https://r.example', lambda r: {{'logins': {{}}, 'n': i, "
-              "'pad': 'x' * 200000}})\n"
+              "    store.update(sys.argv[1], 'https://r.example', lambda r: dict(logins={}, n=i, pad='x' * 200000))\n"
               "    if i == 3: print('ready', flush=True)\n")
     for _ in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", writer, directory], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

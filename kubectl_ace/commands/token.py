@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
 
-from kubectl_ace import credential, tokens
+from kubectl_ace import credential, failover, health, tokens
 from kubectl_ace.errors import UsageError
 
 HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
@@ -18,15 +19,18 @@ def configure(parser) -> None:
 # The flags of `rancher token` plus ours; parsed by hand on the hot path (argparse costs ~7 ms a call).
 VALUE_FLAGS = {"--server": "server", "--cluster": "cluster", "--user": "user", "--auth-provider": "provider",
                "--cacerts": "cacerts", "--store": "store", "--auth-flow": "auth_flow",
-               "--kubeconfig": "kubeconfig", "--context": "context"}
+               "--kubeconfig": "kubeconfig", "--context": "context", "--probe-timeout": "probe_timeout",
+               "--connect-timeout": "connect_timeout", "--health-ttl": "health_ttl"}
 BOOL_FLAGS = {"--skip-verify": "skip_verify", "--force-refresh": "force_refresh", "-v": "verbose",
-              "--verbose": "verbose"}
+              "--verbose": "verbose", "--no-failover": "no_failover", "--no-switch-back": "no_switch_back"}
 
 
 def parse(argv: list[str]) -> dict:
     """Parse the token flags; unknown ones get argparse-style errors."""
     options: dict = {"server": None, "cluster": None, "user": None, "provider": None, "cacerts": None,
-                     "store": None, "auth_flow": None, "kubeconfig": None, "context": None, "skip_verify": False, "force_refresh": False,
+                     "store": None, "auth_flow": None, "kubeconfig": None, "context": None,
+                     "probe_timeout": None, "connect_timeout": None, "health_ttl": None,
+                     "no_failover": False, "no_switch_back": False, "skip_verify": False, "force_refresh": False,
                      "verbose": False}
     args = iter(argv)
     for arg in args:
@@ -49,6 +53,24 @@ def parse(argv: list[str]) -> dict:
     return options
 
 
+def guard_options(options: dict) -> failover.Options:
+    settings = health.Settings(connect_timeout=seconds(options, "connect_timeout"),
+                               read_timeout=seconds(options, "probe_timeout"),
+                               healthy_ttl=seconds(options, "health_ttl"))
+    return failover.Options(failover=False if options["no_failover"] else None,
+                            switch_back=False if options["no_switch_back"] else None, settings=settings)
+
+
+def seconds(options: dict, name: str) -> float | None:
+    value = options[name]
+    if value is None:
+        return None
+    try:
+        return float(value.rstrip("s"))
+    except ValueError:
+        raise UsageError(f"token: --{name.replace('_', '-')} {value!r} is not a number of seconds") from None
+
+
 def run(argv: list[str]) -> int:
     options = parse(argv)
     info = credential.read_exec_info()
@@ -57,14 +79,22 @@ def run(argv: list[str]) -> int:
                              skip_verify=options["skip_verify"], force_refresh=options["force_refresh"],
                              interactive=info.interactive, directory=options["store"])
     cred = tokens.get_token(request)
-    import time
+    failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
     sys.stdout.write(credential.render(info.api_version, cred.token, cred.reported_expiry(time.time())) + "\n")
     return 0
 
 
 HELP = """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
                          [--cacerts FILE] [--skip-verify] [--force-refresh] [--store DIR]
+                         [--no-failover] [--no-switch-back] [--probe-timeout S]
+                         [--connect-timeout S] [--health-ttl S]
 
 Print an ExecCredential for kubectl with a cluster-scoped Rancher token, minting one from your
 login when needed. kubectl runs this from the exec section of a kubeconfig user; it accepts the
-flags of `rancher token`, so Rancher's kubeconfigs work by changing `command:` to kubectl-ace."""
+flags of `rancher token`, so Rancher's kubeconfigs work by changing `command:` to kubectl-ace.
+
+When kubectl is about to use a Rancher proxy context and the proxy does not answer, the current
+context is switched to the cluster's best healthy ACE context and this call fails at once; when
+Rancher is healthy again, a context the tool switched is switched back. Environment:
+KUBECTL_ACE_FAILOVER=0, KUBECTL_ACE_SWITCH_BACK=0, KUBECTL_ACE_PROBE_TIMEOUT (read, s),
+KUBECTL_ACE_CONNECT_TIMEOUT (s), KUBECTL_ACE_HEALTH_TTL (s, default 10)."""

@@ -47,7 +47,8 @@ class Client:
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
         self.server = server.rstrip("/")
         self.session = requests.Session()  # trust_env: HTTPS_PROXY/NO_PROXY are honoured
-        self.session.verify = (ca_file or True) if verify else False
+        # Passed on each request: a Session's verify loses to REQUESTS_CA_BUNDLE in the environment.
+        self.verify = (ca_file or True) if verify else False
         self.timeout = (connect_timeout, read_timeout)
         if not verify:
             import urllib3
@@ -63,7 +64,7 @@ class Client:
         sent_at = time.time()
         try:
             answer = self.session.request(method, url, json=body, headers=headers, timeout=self.timeout,
-                                          allow_redirects=False)
+                                          verify=self.verify, allow_redirects=False)
         except requests.exceptions.SSLError as err:
             raise TLSFailed(f"cannot verify the TLS certificate of {self.server}; pass --cacert FILE with "
                             "Rancher's CA (or --insecure-skip-tls-verify to skip the check)", _reason(err)) from None

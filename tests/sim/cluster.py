@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
-from .certs import CertAuthority
 from .kubeapi import Identity, KubeAPI, unauthorized
 from .kubeapiauth import AuthStore, KubeApiAuth
 from .listener import Listener, Request, Response
@@ -107,7 +106,7 @@ class SimCluster:
         self.nodes: list[SimNode] = [SimNode(n, f"{net}.{base + 1 + i}", True) for i, n in enumerate(spec.nodes)]
         self.nodes += [SimNode(n, f"{net}.{base + 1 + len(spec.nodes) + i}", False)
                        for i, n in enumerate(spec.workers)]
-        self.ca = CertAuthority(f"{spec.name}-ca")
+        self.ca = world._ca(f"cluster-{spec.id}")
         self.ca_pem = self.ca.cert_pem
         self.ca_file = world._write_file(f"{spec.id}-ca.pem", self.ca_pem)
         self.api = KubeAPI(spec.id, spec.kubernetes_version, list(spec.namespaces))

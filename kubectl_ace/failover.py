@@ -1,0 +1,227 @@
+"""Which endpoint of a cluster to use, and switching kubectl's current context to it (and back).
+
+The exec path calls `guard` on every kubectl call: with a fresh health state it reads two small
+files and returns. The kubeconfig (and yaml) is loaded only when a switch is due.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from kubectl_ace import health, jsonlite, store
+from kubectl_ace.errors import AceError, FailedOver
+
+PROXY_MARK = "/k8s/clusters/"
+
+
+class Options:
+    """Failover switches, from token flags or the environment."""
+
+    def __init__(self, failover: bool | None = None, switch_back: bool | None = None,
+                 settings: health.Settings | None = None) -> None:
+        self.failover = _env_on("KUBECTL_ACE_FAILOVER") if failover is None else failover
+        self.switch_back = _env_on("KUBECTL_ACE_SWITCH_BACK") if switch_back is None else switch_back
+        self.settings = settings or health.Settings()
+
+
+class Location:
+    """Which Rancher cluster endpoint kubectl is about to call."""
+
+    def __init__(self, server: str, cluster_id: str, kind: str, url: str) -> None:
+        self.server = server
+        self.cluster_id = cluster_id
+        self.kind = kind
+        self.url = url
+
+
+def locate(cluster: dict, server_hint: str = "") -> Location | None:
+    """From the exec cluster info: our extension first, else Rancher's proxy URL shape."""
+    url = (cluster.get("server") or "").rstrip("/")
+    config = cluster.get("config")
+    ours = config.get("kubectl-ace") if isinstance(config, dict) else None
+    if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
+        return Location(store.normalize_server(ours["server"]), ours["clusterId"], ours.get("endpoint", "proxy"), url)
+    if PROXY_MARK in url:
+        base, _, cluster_id = url.partition(PROXY_MARK)
+        return Location(store.normalize_server(base), cluster_id.strip("/"), "proxy", url)
+    if url and server_hint:
+        return Location(server_hint, "", "ace", url)
+    return None
+
+
+def guard(cluster: dict, server: str, cluster_id: str | None, token: str, directory: str, options: Options) -> None:
+    """Before handing kubectl a token: fail over from a dead proxy, or switch back once Rancher is healthy."""
+    where = locate(cluster, server)
+    if where is None:
+        return
+    if where.kind == "proxy":
+        if options.failover:
+            proxy_guard(where, cluster, token, directory, options)
+    elif options.switch_back:
+        switch_back(where, cluster_id or where.cluster_id, token, directory, options)
+
+
+def proxy_guard(where: Location, cluster: dict, token: str, directory: str, options: Options) -> None:
+    target = health.proxy_target(where.server, where.cluster_id, token, _ca(cluster), bool(cluster.get("insecure-skip-tls-verify")))
+    result = health.check(directory, where.server, [target], options.settings)[target.key]
+    if result.reachable:
+        return
+    fail_over(where, result, token, directory, options)
+
+
+def fail_over(where: Location, result: health.Result, token: str, directory: str, options: Options) -> None:
+    """Switch kubectl's current context to the best healthy ACE endpoint and end this call at once."""
+    from kubectl_ace import kubeconfig
+
+    kube_file, explicit_context = parent_kubectl_args()
+    config = kubeconfig.load(kube_file)
+    using = explicit_context or config.current_context
+    if not using or using not in config.contexts:
+        candidates = kubeconfig.context_for_server(config, where.url)
+        using = candidates[0] if candidates else ""
+    endpoints = kubeconfig.rancher_endpoints(config, using) if using else None
+    down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
+    if endpoints is None or not endpoints.ace:
+        raise AceError(f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail "
+                       "over to; enable ACE for the cluster in Rancher, or wait for Rancher")
+    chosen, results = best_ace(endpoints, token, directory, options.settings)
+    if chosen is None:
+        tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in endpoints.ace)
+        raise AceError(f"{down}, and no ACE endpoint answers either ({tried})")
+    if explicit_context:
+        raise FailedOver(f"{down}; the ACE context {chosen.context} is healthy: rerun with --context "
+                         f"{chosen.context}")
+    changed = kubeconfig.set_current_context(config, chosen.context, only_if=using, directory=directory)
+    now_current = kubeconfig.load(kube_file).current_context
+    if changed:
+        remember_switch(directory, config.paths, where, using, chosen.context)
+    if now_current != chosen.context:
+        raise FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: not switching")
+    raise FailedOver(f"{down}; switched the current context from {using} to {chosen.context} "
+                     f"({'ACE FQDN' if chosen.kind == 'fqdn' else 'ACE node'}): run the command again")
+
+
+def best_ace(endpoints, token: str, directory: str, settings: health.Settings):
+    """Probe every ACE endpoint; the FQDN endpoint when healthy, else the fastest healthy node."""
+    targets = {e.url: health.ace_target(endpoints.cluster_id, e.url, token, e.ca_data, e.insecure)
+               for e in endpoints.ace}
+    by_key = health.check(directory, endpoints.server, list(targets.values()), settings)
+    results = {url: by_key[target.key] for url, target in targets.items()}
+    return choose(endpoints.ace, results), results
+
+
+def choose(ace: list, results: dict):
+    """FQDN first when healthy, else the healthy node with the lowest latency; None when none is healthy."""
+    healthy = [e for e in ace if results.get(e.url) is not None and results[e.url].healthy]
+    fqdn = [e for e in healthy if e.kind == "fqdn"]
+    if fqdn:
+        return fqdn[0]
+    return min(healthy, key=lambda e: results[e.url].latency_ms or 0.0, default=None)
+
+
+def switch_back(where: Location, cluster_id: str, token: str, directory: str, options: Options) -> None:
+    """On an ACE context the tool switched to: once the proxy is healthy again, switch back (this call goes on)."""
+    records = read_switches(directory)
+    mine = [r for r in records if r.get("to") and r.get("server") == where.server
+            and (not cluster_id or r.get("cluster") == cluster_id)]
+    if not mine:
+        return
+    record = mine[0]
+    target = health.proxy_target(where.server, record["cluster"], token, record.get("proxy_ca", ""),
+                                 record.get("proxy_insecure", False))
+    if not health.check(directory, where.server, [target], options.settings)[target.key].healthy:
+        return
+    from kubectl_ace import kubeconfig
+    try:
+        config = kubeconfig.load(None, {"KUBECONFIG": os.pathsep.join(record["files"])})
+        changed = kubeconfig.set_current_context(config, record["from"], only_if=record["to"], directory=directory)
+    except AceError:
+        return  # this call works through ACE anyway; the next one tries again
+    forget_switch(directory, record)
+    if changed:
+        print(f"kubectl-ace: Rancher at {where.server} is reachable again; switched the current context back "
+              f"from {record['to']} to {record['from']}", file=sys.stderr)
+
+
+# --- switch records: which current-context changes the tool made (so it never undoes a user's choice) ---
+
+def switches_path(directory: str) -> str:
+    return os.path.join(directory, "switches.json")
+
+
+def read_switches(directory: str) -> list[dict]:
+    try:
+        with open(switches_path(directory), encoding="utf-8") as handle:
+            data = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return []
+    return [r for r in data.get("switches", []) if isinstance(r, dict)] if isinstance(data, dict) else []
+
+
+def remember_switch(directory: str, files: list[str], where: Location, source: str, target: str) -> None:
+    from kubectl_ace import kubeconfig
+    config = kubeconfig.load(None, {"KUBECONFIG": os.pathsep.join(files)})
+    proxy_cluster = config.cluster_of(source)
+    record = {"files": [os.path.abspath(f) for f in files], "server": where.server, "cluster": where.cluster_id,
+              "from": source, "to": target, "at": time.time(),
+              "proxy_ca": kubeconfig.ca_pem(proxy_cluster.body) if proxy_cluster else "",
+              "proxy_insecure": bool(proxy_cluster and proxy_cluster.body.get("insecure-skip-tls-verify"))}
+    _edit_switches(directory, lambda records: [r for r in records if r.get("files") != record["files"]] + [record])
+
+
+def forget_switch(directory: str, record: dict) -> None:
+    _edit_switches(directory, lambda records: [r for r in records if r.get("files") != record.get("files")])
+
+
+def _edit_switches(directory: str, change) -> None:
+    import json
+    with store.locked(directory, "switches", 10.0, "recording a context switch"):
+        records = change(read_switches(directory))
+        store.ensure_dir(directory)
+        store.write_atomic(switches_path(directory), json.dumps({"switches": records}, indent=1).encode())
+
+
+# --- helpers ---
+
+def parent_kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
+    """--kubeconfig and --context of the kubectl that ran this plugin (client-go tells plugins neither)."""
+    argv = _cmdline(pid or os.getppid())
+    found: dict[str, str | None] = {"--kubeconfig": None, "--context": None}
+    for index, arg in enumerate(argv):
+        name, has_value, value = arg.partition("=")
+        if name in found:
+            found[name] = value if has_value else (argv[index + 1] if index + 1 < len(argv) else None)
+    return found["--kubeconfig"], found["--context"]
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
+    except OSError:
+        pass
+    if sys.platform == "win32":
+        return []
+    import subprocess
+    try:
+        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2)
+        return out.stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+def _ca(cluster: dict) -> str:
+    data = cluster.get("certificate-authority-data") or ""
+    if not data:
+        return ""
+    import base64
+    try:
+        return base64.b64decode(data).decode()
+    except ValueError:
+        return ""
+
+
+def _env_on(name: str) -> bool:
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")

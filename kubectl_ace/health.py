@@ -1,0 +1,269 @@
+"""Health probes of Rancher, each cluster's proxy path and its ACE endpoints, and their cached results.
+
+The cache is a small JSON file per Rancher server in the store directory; the exec hot path reads it
+(stdlib only) and probes only when the entry it needs has gone stale.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from kubectl_ace import jsonlite, store
+
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
+HEALTHY_TTL = 10.0    # trust a healthy result this long: longer, and the first calls after an outage hang
+UNHEALTHY_TTL = 3.0   # probe a failed target again this soon
+
+
+class Settings:
+    """Probe timeouts and cache lifetimes, from flags or the environment."""
+
+    def __init__(self, connect_timeout: float | None = None, read_timeout: float | None = None,
+                 healthy_ttl: float | None = None, unhealthy_ttl: float | None = None) -> None:
+        env = os.environ
+        self.connect_timeout = connect_timeout or _float(env.get("KUBECTL_ACE_CONNECT_TIMEOUT"), CONNECT_TIMEOUT)
+        self.read_timeout = read_timeout or _float(env.get("KUBECTL_ACE_PROBE_TIMEOUT"), READ_TIMEOUT)
+        self.healthy_ttl = healthy_ttl if healthy_ttl is not None else _float(env.get("KUBECTL_ACE_HEALTH_TTL"),
+                                                                                HEALTHY_TTL)
+        self.unhealthy_ttl = unhealthy_ttl if unhealthy_ttl is not None else min(UNHEALTHY_TTL, self.healthy_ttl)
+
+    @property
+    def budget(self) -> float:
+        """The most one round of probes may take."""
+        return self.connect_timeout + self.read_timeout + 0.25
+
+
+class Target:
+    """Something to probe: a URL path on an endpoint, with the token and CA to use."""
+
+    def __init__(self, key: str, url: str, path: str, token: str | None = None, ca_pem: str = "",
+                 insecure: bool = False) -> None:
+        self.key = key
+        self.url = url.rstrip("/")
+        self.path = path
+        self.token = token
+        self.ca_pem = ca_pem
+        self.insecure = insecure
+
+
+class Result:
+    """What a probe found. `reachable` means the server answered (a 401 is an auth problem, not an outage)."""
+
+    def __init__(self, key: str, reachable: bool, status: int | None = None, latency_ms: float | None = None,
+                 error: str = "", checked: float | None = None) -> None:
+        self.key = key
+        self.reachable = reachable
+        self.status = status
+        self.latency_ms = latency_ms
+        self.error = error
+        self.checked = time.time() if checked is None else checked
+
+    @property
+    def auth_problem(self) -> bool:
+        return self.status in (401, 403)
+
+    @property
+    def healthy(self) -> bool:
+        return self.reachable and self.status is not None and self.status < 400
+
+    def describe(self) -> str:
+        if self.status is not None:
+            return f"HTTP {self.status}" + (f" ({self.error})" if self.error else "")
+        return self.error or "no answer"
+
+    def to_dict(self) -> dict:
+        return {"reachable": self.reachable, "status": self.status, "latency_ms": self.latency_ms,
+                "error": self.error, "checked": self.checked}
+
+    @classmethod
+    def from_dict(cls, key: str, data: dict) -> "Result":
+        return cls(key, bool(data.get("reachable")), data.get("status"), data.get("latency_ms"),
+                   data.get("error", ""), data.get("checked", 0.0))
+
+
+def rancher_target(server: str, ca_pem: str = "", insecure: bool = False) -> Target:
+    return Target("rancher", server, "/ping", None, ca_pem, insecure)
+
+
+def proxy_target(server: str, cluster_id: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
+    return Target(f"proxy:{cluster_id}", f"{server}/k8s/clusters/{cluster_id}", "/version", token, ca_pem, insecure)
+
+
+def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
+    return Target(f"ace:{cluster_id}:{url.rstrip('/')}", url, "/version", token, ca_pem, insecure)
+
+
+def probe(target: Target, settings: Settings) -> Result:
+    """One HTTPS GET with separate connect and read timeouts; never raises."""
+    import http.client
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target.url + target.path)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    started = time.monotonic()
+    try:
+        tunnel = _proxy_for(parts.scheme, host)
+        connect_host, connect_port = (tunnel if tunnel else (host, port))
+        sock = socket.create_connection((connect_host, connect_port), timeout=settings.connect_timeout)
+        try:
+            sock.settimeout(settings.read_timeout)
+            if tunnel:
+                _connect_tunnel(sock, host, port)
+            if parts.scheme == "https":
+                sock = _tls_context(target).wrap_socket(sock, server_hostname=host)
+            conn = http.client.HTTPConnection(host, port, timeout=settings.read_timeout)
+            conn.sock = sock
+            headers = {"Accept": "application/json", "User-Agent": "kubectl-ace-probe"}
+            if target.token:
+                headers["Authorization"] = "Bearer " + target.token
+            conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers)
+            answer = conn.getresponse()
+            body = answer.read(512)
+            status = answer.status
+        finally:
+            sock.close()
+    except ssl.SSLCertVerificationError as err:
+        return Result(target.key, False, None, _ms(started), f"TLS verification failed: {err.verify_message}")
+    except socket.timeout:
+        return Result(target.key, False, None, _ms(started), "timed out")
+    except ConnectionRefusedError:
+        return Result(target.key, False, None, _ms(started), "connection refused")
+    except OSError as err:
+        return Result(target.key, False, None, _ms(started), (err.strerror or type(err).__name__).lower())
+    except http.client.HTTPException as err:
+        return Result(target.key, False, None, _ms(started), f"bad HTTP answer ({type(err).__name__})")
+    latency = _ms(started)
+    if status >= 500:
+        text = body.decode("utf-8", "replace").strip().splitlines()[0][:120] if body.strip() else ""
+        return Result(target.key, False, status, latency, text)
+    return Result(target.key, True, status, latency, "token refused" if status == 401 else "")
+
+
+def probe_all(targets: list[Target], settings: Settings) -> dict[str, Result]:
+    """Probe in parallel; whatever has not answered within the budget counts as timed out."""
+    import threading
+
+    results: dict[str, Result] = {}
+    lock = threading.Lock()
+
+    def run(target: Target) -> None:
+        result = probe(target, settings)
+        with lock:
+            results[target.key] = result
+
+    threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in targets]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, settings.budget - (time.monotonic() - started)))
+    with lock:
+        for target in targets:
+            if target.key not in results:
+                results[target.key] = Result(target.key, False, None, settings.budget * 1000, "timed out")
+        return dict(results)
+
+
+# --- the cached state (read on the hot path) ---
+
+def state_path(directory: str, server: str) -> str:
+    return os.path.join(directory, "health", store.server_key(server) + ".json")
+
+
+def cached(directory: str, server: str, key: str, settings: Settings, now: float | None = None) -> Result | None:
+    """A cached result that is still fresh enough to trust, else None."""
+    try:
+        with open(state_path(directory, server), encoding="utf-8") as handle:
+            data = jsonlite.loads(handle.read()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    result = Result.from_dict(key, data)
+    age = (time.time() if now is None else now) - result.checked
+    ttl = settings.healthy_ttl if result.reachable else settings.unhealthy_ttl
+    return result if 0 <= age < ttl else None
+
+
+def remember(directory: str, server: str, results: dict[str, Result]) -> None:
+    """Merge results into the server's state file (last writer wins: it is only a cache)."""
+    import json
+    path = state_path(directory, server)
+    store.ensure_dir(os.path.dirname(path))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    for key, result in results.items():
+        data[key] = result.to_dict()
+    store.write_atomic(path, json.dumps(data, sort_keys=True).encode())
+
+
+def check(directory: str, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
+    """Cached results where fresh, probes (in parallel) for the rest; new results are remembered."""
+    now = time.time()
+    results: dict[str, Result] = {}
+    stale = []
+    for target in targets:
+        hit = cached(directory, server, target.key, settings, now)
+        if hit is None:
+            stale.append(target)
+        else:
+            results[target.key] = hit
+    if stale:
+        fresh = probe_all(stale, settings)
+        remember(directory, server, fresh)
+        results.update(fresh)
+    return results
+
+
+def _tls_context(target: Target):
+    import ssl
+    if target.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cadata=target.ca_pem) if target.ca_pem else ssl.create_default_context()
+
+
+def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+    """The HTTP(S)_PROXY to tunnel through for this host, honouring NO_PROXY."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+    proxies = getproxies_environment()
+    proxy = proxies.get(scheme)
+    if not proxy or proxy_bypass_environment(host, proxies):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    return parts.hostname or "", parts.port or 3128
+
+
+def _connect_tunnel(sock, host: str, port: int) -> None:
+    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise OSError(0, "proxy closed the tunnel")
+        reply += chunk
+    if not reply.split(b" ", 2)[1].startswith(b"2"):
+        raise OSError(0, "proxy refused the tunnel")
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default

@@ -1,0 +1,335 @@
+"""Kubeconfig files loaded, merged and written back by client-go's rules; Rancher and ACE endpoints found in them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from kubectl_ace import store
+from kubectl_ace.credential import EXTENSION_NAME
+from kubectl_ace.errors import InputError, StoreError
+
+PROXY_PATH = re.compile(r"^(?P<base>https?://[^/]+(?:/.*?)?)/k8s/clusters/(?P<id>[^/]+)/?$")
+CURRENT_CONTEXT_LINE = re.compile(r"^current-context:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
+PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]*$")
+
+
+@dataclass
+class Entry:
+    """A named cluster, user or context, and the file it came from."""
+
+    name: str
+    body: dict
+    path: str
+
+
+@dataclass
+class Kubeconfig:
+    """The merged view of the files kubectl would read, remembering where each entry came from."""
+
+    paths: list[str]
+    explicit: bool
+    clusters: dict[str, Entry] = field(default_factory=dict)
+    users: dict[str, Entry] = field(default_factory=dict)
+    contexts: dict[str, Entry] = field(default_factory=dict)
+    current_context: str = ""
+
+    def context(self, name: str) -> Entry:
+        if name not in self.contexts:
+            raise InputError(f"context {name!r} is not in the kubeconfig ({', '.join(self.paths)})")
+        return self.contexts[name]
+
+    def cluster_of(self, context: str) -> Entry | None:
+        return self.clusters.get(self.context(context).body.get("cluster", ""))
+
+    def user_of(self, context: str) -> str:
+        return self.context(context).body.get("user", "")
+
+
+@dataclass
+class Endpoint:
+    """One way to reach a cluster's API server: the Rancher proxy or an ACE endpoint, as a context."""
+
+    context: str
+    kind: str            # "proxy", "fqdn" or "node"
+    url: str
+    ca_data: str = ""    # PEM
+    insecure: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.context
+
+
+@dataclass
+class ClusterEndpoints:
+    """A Rancher cluster as the kubeconfig knows it: its proxy context and its ACE contexts."""
+
+    server: str          # the Rancher URL
+    cluster_id: str
+    proxy: Endpoint | None
+    ace: list[Endpoint]
+
+    def all(self) -> list[Endpoint]:
+        return ([self.proxy] if self.proxy else []) + self.ace
+
+    def by_context(self, name: str) -> Endpoint | None:
+        return next((e for e in self.all() if e.context == name), None)
+
+
+def file_list(explicit: str | None = None, environ: dict | None = None) -> tuple[list[str], bool]:
+    """The files kubectl reads: --kubeconfig alone, else every KUBECONFIG entry, else ~/.kube/config."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return [os.path.expanduser(explicit)], True
+    listed = [p for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        seen: list[str] = []
+        for path in listed:
+            if path not in seen:
+                seen.append(path)
+        return seen, False
+    return [os.path.join(os.path.expanduser("~"), ".kube", "config")], False
+
+
+def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig:
+    """Merge like client-go: the first file to name an entry or set current-context wins."""
+    paths, is_explicit = file_list(explicit, environ)
+    config = Kubeconfig(paths=paths, explicit=is_explicit)
+    for path in paths:
+        data = read_file(path, must_exist=is_explicit)
+        if data is None:
+            continue
+        for key, target in (("clusters", config.clusters), ("users", config.users), ("contexts", config.contexts)):
+            for item in data.get(key) or []:
+                if isinstance(item, dict) and item.get("name") and item["name"] not in target:
+                    inner = key[:-1]
+                    target[item["name"]] = Entry(item["name"], item.get(inner) or {}, path)
+        if not config.current_context and data.get("current-context"):
+            config.current_context = data["current-context"]
+    return config
+
+
+def read_file(path: str, must_exist: bool = False) -> dict | None:
+    """One kubeconfig file as data; None for a missing or empty file; InputError for one that is not a kubeconfig."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        if must_exist:
+            raise InputError(f"kubeconfig {path} does not exist") from None
+        return None
+    except OSError as err:
+        raise InputError(f"cannot read kubeconfig {path}: {err.strerror}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: str) -> dict | None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise InputError(f"kubeconfig {path} is not valid YAML{where}; fix or move it") from None
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k) or [], list)
+                                             for k in ("clusters", "users", "contexts")):
+        raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
+    return data
+
+
+# --- writing ---
+
+def current_context_file(config: Kubeconfig) -> str:
+    """Where client-go writes a new current-context (writeCurrentContext)."""
+    if config.explicit:
+        return config.paths[0]
+    for path in config.paths:
+        data = read_file(path)
+        if data and data.get("current-context"):
+            return path
+    return default_file(config)
+
+
+def default_file(config: Kubeconfig) -> str:
+    """client-go's GetDefaultFilename: the explicit file, the only file, the first that exists, else the last."""
+    if config.explicit or len(config.paths) == 1:
+        return config.paths[0]
+    for path in config.paths:
+        if os.path.exists(path):
+            return path
+    return config.paths[-1]
+
+
+def set_current_context(config: Kubeconfig, name: str, *, only_if: str | None = None,
+                        directory: str | None = None) -> bool:
+    """Make `name` the current context, editing only that line of the right file, under a lock, atomically.
+
+    With only_if, the change is made only while the current context is still `only_if` (so that
+    parallel processes switch once and never undo a user's choice made meanwhile). Returns whether
+    it changed anything.
+    """
+    path = current_context_file(config)
+    with locked_file(path, directory):
+        fresh = load(config.paths[0] if config.explicit else None,
+                     None if config.explicit else {"KUBECONFIG": os.pathsep.join(config.paths)})
+        if fresh.current_context == name or (only_if is not None and fresh.current_context != only_if):
+            return False
+        edit_file(path, lambda text: with_current_context(text, name, path))
+        return True
+
+
+def with_current_context(text: str, name: str, path: str) -> str:
+    """The file's text with current-context set to `name` and nothing else changed."""
+    before = parse(text, path) or {}
+    if text.lstrip().startswith("{"):
+        data = json.loads(text)
+        data["current-context"] = name
+        result = json.dumps(data, indent=2) + "\n"
+    else:
+        match = CURRENT_CONTEXT_LINE.search(text)
+        if match:
+            old = match["value"]
+            result = text[:match.start("value")] + quote_like(name, old) + text[match.end("value"):]
+        else:
+            result = text + ("" if text.endswith("\n") or not text else "\n") + f"current-context: {quote_like(name, '')}\n"
+    after = parse(result, path) or {}
+    if {k: v for k, v in after.items() if k != "current-context"} != {k: v for k, v in before.items()
+                                                                     if k != "current-context"} \
+            or after.get("current-context") != name:
+        raise InputError(f"cannot set current-context in {path} without changing other lines; "
+                         f"run: kubectl config use-context {name}")
+    return result
+
+
+def quote_like(value: str, old: str) -> str:
+    """Quote `value` the way the old value was quoted, or plainly when YAML allows it."""
+    if old.startswith("'"):
+        return "'" + value.replace("'", "''") + "'"
+    if old.startswith('"') or not PLAIN_SCALAR.match(value) or value.lower() in ("true", "false", "null", "yes", "no", "on", "off", "~"):
+        return json.dumps(value)
+    return value
+
+
+def edit_file(path: str, change) -> None:
+    """Rewrite a kubeconfig through `change(text) -> text`, atomically, keeping its mode (and its symlink)."""
+    real = os.path.realpath(path)
+    try:
+        with open(real, encoding="utf-8") as handle:
+            text = handle.read()
+        mode = os.stat(real).st_mode & 0o777
+    except FileNotFoundError:
+        text, mode = "", 0o600
+    new = change(text)
+    if new != text:
+        store.write_atomic(real, new.encode("utf-8"), mode=mode)
+
+
+def locked_file(path: str, directory: str | None = None, timeout: float = 10.0):
+    """A lock for one kubeconfig file, kept in the store's lock folder (never beside the kubeconfig)."""
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
+    return store.locked(store.store_dir(directory), f"kubeconfig-{digest}", timeout, f"editing {path}")
+
+
+# --- Rancher endpoints ---
+
+def extension_of(cluster: dict) -> dict:
+    """The kubectl-ace data in a cluster's `client.authentication.k8s.io/exec` extension, if any."""
+    for item in cluster.get("extensions") or []:
+        if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):
+            data = item["extension"].get("kubectl-ace")
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def ca_pem(cluster: dict) -> str:
+    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
+    if cluster.get("certificate-authority-data"):
+        try:
+            return base64.b64decode(cluster["certificate-authority-data"]).decode()
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    if cluster.get("certificate-authority"):
+        try:
+            with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+    return ""
+
+
+def endpoint_of(config: Kubeconfig, context: str) -> tuple[str, str, str] | None:
+    """(Rancher server, cluster id, kind) of a context, from the extension or Rancher's URL and naming shapes."""
+    cluster = config.cluster_of(context)
+    if cluster is None:
+        return None
+    ext = extension_of(cluster.body)
+    if ext.get("server") and ext.get("clusterId"):
+        return store.normalize_server(ext["server"]), ext["clusterId"], ext.get("endpoint", "proxy")
+    match = PROXY_PATH.match(cluster.body.get("server", ""))
+    if match:
+        return store.normalize_server(match["base"]), match["id"], "proxy"
+    return None
+
+
+def rancher_endpoints(config: Kubeconfig, context: str) -> ClusterEndpoints | None:
+    """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's."""
+    found = endpoint_of(config, context)
+    if found:
+        server, cluster_id, _ = found
+    else:
+        proxy_context = proxy_sibling(config, context)
+        if proxy_context is None:
+            return None
+        server, cluster_id, _ = endpoint_of(config, proxy_context)
+    proxy = None
+    ace: list[Endpoint] = []
+    for name in sorted(config.contexts):
+        cluster = config.cluster_of(name)
+        if cluster is None:
+            continue
+        where = endpoint_of(config, name)
+        if where and where[:2] == (server, cluster_id):
+            kind = where[2]
+        elif where is None and proxy_sibling(config, name) and endpoint_of(config, proxy_sibling(config, name))[:2] \
+                == (server, cluster_id):
+            kind = "fqdn" if name.endswith("-fqdn") else "node"
+        else:
+            continue
+        endpoint = Endpoint(name, kind, cluster.body.get("server", ""), ca_pem(cluster.body),
+                            bool(cluster.body.get("insecure-skip-tls-verify")))
+        if kind == "proxy":
+            if proxy is None or name == context:
+                proxy = endpoint
+        else:
+            ace.append(endpoint)
+    ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
+    return ClusterEndpoints(server, cluster_id, proxy, ace)
+
+
+def proxy_sibling(config: Kubeconfig, context: str) -> str | None:
+    """For an ACE context named like Rancher does (`<name>-fqdn`, `<name>-<node>`), its proxy context `<name>`."""
+    user = config.contexts[context].body.get("user") if context in config.contexts else None
+    head = context
+    while "-" in head:
+        head = head.rsplit("-", 1)[0]
+        if head in config.contexts and config.contexts[head].body.get("user") == user:
+            where = endpoint_of(config, head)
+            if where and where[2] == "proxy":
+                return head
+    return None
+
+
+def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:
+    """Contexts whose cluster has this server URL."""
+    wanted = server_url.rstrip("/")
+    return [name for name in config.contexts
+            if (config.cluster_of(name) or Entry("", {}, "")).body.get("server", "").rstrip("/") == wanted]

@@ -1,0 +1,59 @@
+"""Run a simulated Rancher with a few downstream clusters until Ctrl-C: python -m tests.sim"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from .admin import USAGE, AdminServer
+from .cluster import ClusterSpec
+from .world import World
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the world and the admin channel, print where everything is, wait for Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__)
+    parser.add_argument("--rancher-version", default="v2.13.0")
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", default="password")
+    parser.add_argument("--admin-port", type=int, default=0, help="port of the control channel on 127.0.0.1")
+    args = parser.parse_args(argv)
+
+    world = World(
+        clusters=[ClusterSpec(name="prod", id="c-m-prod0001", ace="fqdn"),
+                  ClusterSpec(name="edge", id="c-m-edge0001", ace="nodes", nodes=("cp1", "cp2"), workers=("w1",)),
+                  ClusterSpec(name="plain", id="c-plain1", ace=None)],
+        users={args.user: args.password},
+        rancher_version=args.rancher_version,
+    )
+    world.start()
+    admin = AdminServer(world, args.admin_port)
+    admin.start()
+    try:
+        print(f"Rancher      {world.rancher_url}  ({world.rancher_version})")
+        print(f"Rancher CA   {world.rancher_ca_file}")
+        print(f"User         {args.user} / {args.password}  (id {world.user_id(args.user)})")
+        for c in world.clusters.values():
+            print(f"Cluster      {c.id}  name={c.name}  ace={c.spec.ace}  CA {c.ca_file}")
+            print(f"  proxy      {c.proxy_url}")
+            for name, ep in c.endpoints.items():
+                print(f"  {name:<10} {ep.url}")
+        print(f"Admin        {admin.url}")
+        print("  " + USAGE.replace("\n", "\n  ").rstrip())
+        print("Ctrl-C to stop.", flush=True)
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        try:
+            while not done.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        admin.stop()
+        world.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""A small plain-HTTP control channel on 127.0.0.1 for driving a running World by hand (curl)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from .listener import Listener, Request, Response
+from .world import World
+
+USAGE = """POST /rancher/mode                {"mode": "up|stopped|stalled|slow|error|html", "slow_seconds": 5}
+POST /cluster/<id>/agent          {"connected": false, "disconnect_delay": 20}
+POST /cluster/<id>/endpoint/<ep>  {"down": true}
+POST /cluster/<id>/cache-ttl      {"seconds": 0}
+POST /token/<name>/revoke | /disable | /expire
+POST /settings                    {"kubeconfig-generate-token": "false"}
+POST /counters/reset
+GET  /counters | /tokens | /state
+"""
+
+
+def _ok(obj: object = None) -> Response:
+    return Response(200, (json.dumps({"ok": True} if obj is None else obj, indent=2) + "\n").encode(),
+                    "application/json")
+
+
+def _err(status: int, message: str) -> Response:
+    return Response(status, (json.dumps({"error": message}) + "\n").encode(), "application/json")
+
+
+class AdminServer:
+    """Control endpoints for one World."""
+
+    def __init__(self, world: World, port: int = 0) -> None:
+        self.world = world
+        self.listener = Listener("admin", "127.0.0.1", self._app, port=port)
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:port"""
+        return self.listener.url
+
+    def start(self) -> None:
+        """Start listening."""
+        self.listener.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self.listener.stop()
+
+    def _app(self, req: Request) -> Response:
+        try:
+            body = json.loads(req.body) if req.body else {}
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            return self._route(req, body) or _err(404, "unknown route\n" + USAGE)
+        except (KeyError, ValueError) as e:
+            return _err(400, f"{type(e).__name__}: {e}")
+
+    def _route(self, req: Request, body: dict) -> Optional[Response]:
+        w = self.world
+        parts = [p for p in req.path.split("/") if p]
+        if req.method == "GET":
+            if parts == []:
+                return Response(200, USAGE.encode(), "text/plain; charset=utf-8")
+            if parts == ["counters"]:
+                return _ok(w.counters.snapshot())
+            if parts == ["tokens"]:
+                return _ok(w.tokens())
+            if parts == ["state"]:
+                assert w.rancher is not None
+                return _ok({"rancher": {"url": w.rancher_url, "mode": w.rancher.mode},
+                            "clusters": {c.id: {"agent_connected": c.agent_connected,
+                                                "endpoints": {n: {"url": e.url, "down": e.is_down}
+                                                              for n, e in c.endpoints.items()}}
+                                         for c in w.clusters.values()}})
+            return None
+        if req.method != "POST":
+            return None
+        if parts == ["rancher", "mode"]:
+            assert w.rancher is not None
+            if "slow_seconds" in body:
+                w.rancher.slow_seconds = float(body["slow_seconds"])
+            w.rancher.set_mode(str(body["mode"]))
+            return _ok()
+        if parts == ["settings"]:
+            w.settings.update({str(k): str(v) for k, v in body.items()})
+            return _ok()
+        if parts == ["counters", "reset"]:
+            w.counters.reset()
+            return _ok()
+        if len(parts) >= 3 and parts[0] == "cluster":
+            cluster = w.cluster(parts[1])
+            if parts[2:] == ["agent"]:
+                if "disconnect_delay" in body:
+                    cluster.disconnect_delay = float(body["disconnect_delay"])
+                cluster.agent_connected = bool(body["connected"])
+                return _ok()
+            if parts[2:] == ["cache-ttl"]:
+                cluster.webhook_cache_ttl = float(body["seconds"])
+                return _ok()
+            if len(parts) == 4 and parts[2] == "endpoint":
+                cluster.endpoint(parts[3]).set_down(bool(body["down"]))
+                return _ok()
+        if len(parts) == 3 and parts[0] == "token":
+            action = {"revoke": w.revoke_token, "disable": w.disable_token, "expire": w.expire_token}.get(parts[2])
+            if action is not None:
+                action(parts[1])
+                return _ok()
+        return None
