@@ -47,6 +47,10 @@ def main() -> int:
     parser.add_argument("--command", default=shutil.which("kubectl-ace"), help="the kubectl-ace to measure")
     parser.add_argument("--python", default=sys.executable, help="the interpreter for the baseline")
     args = parser.parse_args()
+    # Installed packages carry compiled bytecode; a source tree may not (PYTHONDONTWRITEBYTECODE).
+    import compileall
+    compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kubectl_ace"),
+                           quiet=1)
     with tempfile.TemporaryDirectory() as directory:
         seed_store(directory)
         info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",

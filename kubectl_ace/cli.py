@@ -7,7 +7,7 @@ import sys
 from kubectl_ace.errors import AceError
 
 # Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
-COMMANDS = ("login", "logout", "token", "version")
+COMMANDS = ("login", "logout", "token", "status", "switch", "kubectl", "version")
 GLOBAL_VALUE_FLAGS = ("--kubeconfig", "--context", "--store")
 
 
@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
             if all(arg.startswith("-") or argv[i - 1] in GLOBAL_VALUE_FLAGS for i, arg in enumerate(argv[:index])):
                 from kubectl_ace.commands import token
                 return token.run(argv[index + 1:] + argv[:index])  # the hot path: no argparse
+        if "kubectl" in argv:
+            index = argv.index("kubectl")
+            head = argv[:index]
+            if all(arg.startswith("-") or head[i - 1] in GLOBAL_VALUE_FLAGS for i, arg in enumerate(head)):
+                from kubectl_ace.commands import kubectl
+                return kubectl.run_raw(argv[index + 1:], global_values(head))
         return dispatch(argv)
     except AceError as err:
         print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
@@ -37,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"kubectl-ace: internal error ({type(err).__name__}); rerun with -v and report it", file=sys.stderr)
         return 70
+
+
+def global_values(head: list[str]) -> dict:
+    """--kubeconfig, --context and --store given before a raw subcommand."""
+    values: dict = {}
+    for index, arg in enumerate(head):
+        name, has_value, value = arg.partition("=")
+        if name in GLOBAL_VALUE_FLAGS:
+            values[name[2:]] = value if has_value else (head[index + 1] if index + 1 < len(head) else None)
+    return values
 
 
 def dispatch(argv: list[str]) -> int:

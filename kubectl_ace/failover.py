@@ -225,3 +225,79 @@ def _ca(cluster: dict) -> str:
 
 def _env_on(name: str) -> bool:
     return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+# --- surveys: every endpoint of a cluster probed at once (status, switch --auto, kubectl) ---
+
+class Report:
+    """One Rancher cluster's endpoints, their probe results, and the endpoint to use."""
+
+    def __init__(self, endpoints, rancher: health.Result, results: dict, chosen, token_expires: float | None,
+                 token_error: str) -> None:
+        self.endpoints = endpoints          # kubeconfig.ClusterEndpoints
+        self.rancher = rancher
+        self.results = results              # endpoint url -> health.Result
+        self.chosen = chosen                # kubeconfig.Endpoint or None
+        self.token_expires = token_expires
+        self.token_error = token_error
+
+
+def survey(config, context: str, directory: str, settings: health.Settings | None = None) -> Report | None:
+    """Probe Rancher, the proxy and every ACE endpoint of `context`'s cluster in parallel, and choose."""
+    from kubectl_ace import kubeconfig, tokens
+    from kubectl_ace.errors import AceError as Error
+
+    endpoints = kubeconfig.rancher_endpoints(config, context)
+    if endpoints is None:
+        return None
+    settings = settings or health.Settings()
+    token, expires, token_error = None, None, ""
+    try:
+        cred = tokens.get_token(tokens.Request(endpoints.server, endpoints.cluster_id, directory=directory))
+        token, expires = cred.token, cred.expires
+    except Error as err:
+        token_error = err.message
+    record = store.read(directory, endpoints.server) or {}
+    targets = {"rancher": health.rancher_target(endpoints.server, record.get("cacert") or "",
+                                                bool(record.get("insecure")))}
+    for endpoint in endpoints.all():
+        if endpoint.kind == "proxy":
+            target = health.proxy_target(endpoints.server, endpoints.cluster_id, token or "", endpoint.ca_data,
+                                         endpoint.insecure)
+        else:
+            target = health.ace_target(endpoints.cluster_id, endpoint.url, token or "", endpoint.ca_data,
+                                       endpoint.insecure)
+        targets[endpoint.url] = target
+    found = health.probe_all(list(targets.values()), settings)
+    health.remember(directory, endpoints.server, found)
+    results = {url: found[target.key] for url, target in targets.items() if url != "rancher"}
+    proxy = endpoints.proxy
+    if proxy and results[proxy.url].healthy:
+        chosen = proxy
+    else:
+        chosen = choose(endpoints.ace, results)
+    return Report(endpoints, found["rancher"], results, chosen, expires, token_error)
+
+
+def rancher_contexts(config) -> list[str]:
+    """One context per Rancher cluster in the kubeconfig (its proxy context when it has one)."""
+    from kubectl_ace import kubeconfig
+    seen, picked = set(), []
+    for name in sorted(config.contexts):
+        endpoints = kubeconfig.rancher_endpoints(config, name)
+        if endpoints is None:
+            continue
+        key = (endpoints.server, endpoints.cluster_id)
+        if key not in seen:
+            seen.add(key)
+            picked.append(endpoints.proxy.context if endpoints.proxy else name)
+    return picked
+
+
+def choose_by_user(config, context: str, directory: str) -> None:
+    """Make `context` current as the user's own choice: the tool will not switch it back."""
+    from kubectl_ace import kubeconfig
+    config.context(context)
+    kubeconfig.set_current_context(config, context, directory=directory)
+    files = [os.path.abspath(f) for f in config.paths]
+    _edit_switches(directory, lambda records: [r for r in records if r.get("files") != files])

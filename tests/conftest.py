@@ -126,6 +126,18 @@ class Sandbox:
         self.write_kubeconfig(config)
         return config
 
+    def age_health(self, seconds: float = 3600) -> None:
+        """Make every cached probe result look old, as when the last call was a while ago."""
+        import json
+        for path in (self.store / "health").glob("*.json"):
+            data = json.loads(path.read_text())
+            for result in data.values():
+                result["checked"] -= seconds
+            path.write_text(json.dumps(data))
+
+    def current_context(self) -> str:
+        return yaml.safe_load(self.kubeconfig.read_text()).get("current-context")
+
     def stored_secrets(self) -> list[str]:
         """Every token secret in the store (to check that none leaks anywhere else)."""
         secrets = []

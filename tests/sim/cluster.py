@@ -111,7 +111,7 @@ class SimCluster:
         self.ca_file = world._write_file(f"{spec.id}-ca.pem", self.ca_pem)
         self.api = KubeAPI(spec.id, spec.kubernetes_version, list(spec.namespaces))
         self.store = AuthStore(world._lock, world._notify)
-        self.kube_api_auth = KubeApiAuth(spec.id, f"{net}.{base + 9}", self.store, world.counters._count_response)
+        self.kube_api_auth = KubeApiAuth(spec.id, f"{net}.{base + 9}", self.store, world.counters)
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._cache_lock = threading.Lock()
         self.endpoints: dict[str, SimEndpoint] = {}
@@ -184,8 +184,9 @@ class SimCluster:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start kube-api-auth and every ACE listener."""
-        self.kube_api_auth.listener.start()
+        """Start kube-api-auth and every ACE listener (Rancher deploys kube-api-auth only with ACE)."""
+        if self.ace_enabled:
+            self.kube_api_auth.listener.start()
         for ep in self.endpoints.values():
             ep.listener.start()
 
@@ -205,8 +206,9 @@ class SimCluster:
         counter = f"{self.id}:{ep_name}"
 
         def app(req: Request) -> Response:
+            self.world.counters._received(counter)
             resp = self._serve_direct(req)
-            self.world.counters._count_response(counter, resp.status)
+            self.world.counters._answered(counter, resp.status)
             return resp
 
         return app

@@ -6,10 +6,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .listener import Listener, Request, Response
 from .tokens import parse_rfc3339, rfc3339, verify_hash
+
+if TYPE_CHECKING:
+    from .world import Counters
 
 # kube-api-auth always answers with this apiVersion, whatever the request carried.
 RESPONSE_API_VERSION = "authentication.k8s.io/v1beta1"
@@ -113,11 +116,10 @@ class AuthStore:
 class KubeApiAuth:
     """A kube-api-auth webhook listener (plain HTTP on loopback) for one downstream cluster."""
 
-    def __init__(self, cluster_id: str, host: str, store: AuthStore,
-                 count: Callable[[str, int], None]) -> None:
+    def __init__(self, cluster_id: str, host: str, store: AuthStore, counters: "Counters") -> None:
         self.cluster_id = cluster_id
         self.store = store
-        self._count = count
+        self._counters = counters
         self.listener = Listener(f"kube-api-auth-{cluster_id}", host, self._app)
 
     @property
@@ -130,8 +132,10 @@ class KubeApiAuth:
         self.listener.set_down(down)
 
     def _app(self, req: Request) -> Response:
+        name = f"{self.cluster_id}:kube-api-auth"
+        self._counters._received(name)
         resp = self._route(req)
-        self._count(f"{self.cluster_id}:kube-api-auth", resp.status)
+        self._counters._answered(name, resp.status)
         return resp
 
     def _route(self, req: Request) -> Response:

@@ -114,11 +114,11 @@ class RancherServer:
     def _app(self, req: Request) -> Optional[Response]:
         m = _PROXY_PATH.match(req.path)
         counter = f"proxy:{m.group(1)}" if m else "rancher"
+        self.world.counters._received(counter)
         if self.mode == "stalled":
             while not self.world.wait_for(self._stall_over, timeout=3600):
                 pass
         if self.world._stopping or self.mode == "stopped":
-            self.world.counters._count_response(counter, None)
             return None
         if self.mode == "slow":
             delay = self.slow_seconds
@@ -132,7 +132,7 @@ class RancherServer:
         else:
             resp = self._route(req, m)
         if resp is not None:
-            self.world.counters._count_response(counter, resp.status)
+            self.world.counters._answered(counter, resp.status)
         return resp
 
     # -- routing ------------------------------------------------------------------------------

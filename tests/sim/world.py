@@ -42,6 +42,10 @@ BASIC_PROVIDERS = ("local", "activedirectory", "openldap", "freeipa")
 SAML_PROVIDERS = ("ping", "adfs", "keycloak", "okta", "shibboleth")
 MODES_WITHOUT_CONTROLLERS = ("stopped", "stalled")  # Rancher's controllers do not run: no sync
 MAX_CLUSTERS = 23
+# Blocks taken by worlds of this process; ports are ephemeral so sharing would work, but
+# distinct blocks keep addresses unambiguous in logs and tests.
+_BLOCKS_IN_USE: set[str] = set()
+_BLOCKS_LOCK = threading.Lock()
 
 
 def default_settings() -> dict[str, str]:
@@ -102,11 +106,12 @@ class Counters:
                 self._c[key] += 1
         self._notify()
 
-    def _count_response(self, endpoint: str, status: Optional[int]) -> None:
-        keys: list[tuple] = [("requests", endpoint)]
+    def _received(self, endpoint: str) -> None:
+        self._inc(("requests", endpoint))
+
+    def _answered(self, endpoint: str, status: int) -> None:
         if status == 401:
-            keys.append(("unauthorized", endpoint))
-        self._inc(*keys)
+            self._inc(("unauthorized", endpoint))
 
     def _get(self, key: tuple) -> int:
         with self._lock:
@@ -205,17 +210,26 @@ class World:
         last_error: Optional[OSError] = None
         for _ in range(30):
             net = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
+            with _BLOCKS_LOCK:
+                if net in _BLOCKS_IN_USE:
+                    continue
+                _BLOCKS_IN_USE.add(net)
             try:
                 self._build(net)
                 break
             except OSError as e:  # address block in use: tear down and try another
                 last_error = e
                 self._teardown_listeners()
+                self._release_block()
         else:
             self.stop()
             raise RuntimeError(f"could not bind a loopback block: {last_error}")
         self._started = True
         with self._lock:
+            # Fresh clusters hold nothing yet: sync every cluster-scoped token (also after a restart).
+            for tok in self._tokens.values():
+                if tok.cluster_id:
+                    self._pending[tok.cluster_id].add(tok.name)
             self._flush_sync()
         return self
 
@@ -245,6 +259,10 @@ class World:
             self._cas[key] = CertAuthority(f"{key}-ca")
         return self._cas[key]
 
+    def _release_block(self) -> None:
+        with _BLOCKS_LOCK:
+            _BLOCKS_IN_USE.discard(self.net)
+
     def _teardown_listeners(self) -> None:
         if self.rancher is not None:
             self.rancher.listener.stop()
@@ -257,6 +275,7 @@ class World:
             self._stopping = True
             self._notify()
         self._teardown_listeners()
+        self._release_block()
         self._started = False
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)

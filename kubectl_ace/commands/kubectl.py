@@ -1,0 +1,71 @@
+"""`kubectl ace kubectl ARGS…`: run kubectl once against the best endpoint, changing no file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from kubectl_ace import failover, kubeconfig, store
+from kubectl_ace.errors import AceError, UsageError
+
+HELP = "Run kubectl against the best endpoint of the target cluster for this one command"
+
+
+def configure(parser) -> None:
+    parser.add_argument("kubectl_args", nargs="*", metavar="ARGS", help="arguments for kubectl")
+
+
+def run_raw(argv: list[str], global_args: dict) -> int:
+    """ARGS go to kubectl untouched, except --context, which this command chooses."""
+    directory = store.store_dir(global_args.get("store"))
+    kube_file = global_args.get("kubeconfig") or flag_value(argv, "--kubeconfig")
+    config = kubeconfig.load(kube_file)
+    wanted = flag_value(argv, "--context") or global_args.get("context") or config.current_context
+    if not wanted:
+        raise UsageError("no current context; pass --context")
+    config.context(wanted)
+    report = failover.survey(config, wanted, directory)
+    if report is None:
+        target = wanted  # not a Rancher cluster: plain kubectl
+    elif report.chosen is None:
+        tried = "; ".join(f"{e.context} {report.results[e.url].describe()}" for e in report.endpoints.all())
+        raise AceError(f"no endpoint of cluster {report.endpoints.cluster_id} is healthy ({tried})")
+    else:
+        target = report.chosen.context
+        if target != wanted:
+            print(f"kubectl-ace: {wanted} is unhealthy; using {target} for this command", file=sys.stderr)
+    binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    if not binary:
+        raise UsageError("kubectl is not on PATH (or set KUBECTL)")
+    command = [binary, *without_flag(argv, "--context"), f"--context={target}"]
+    if kube_file and flag_value(argv, "--kubeconfig") is None:
+        command.append(f"--kubeconfig={kube_file}")
+    from kubectl_ace.procenv import child_env
+    return subprocess.run(command, env=child_env()).returncode
+
+
+def run(args) -> int:
+    return run_raw(args.kubectl_args, vars(args))
+
+
+def flag_value(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def without_flag(argv: list[str], name: str) -> list[str]:
+    result, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            result.append(arg)
+    return result
