@@ -64,7 +64,8 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, direct
 
 
 def proxy_guard(where: Location, cluster: dict, token: str, directory: str, options: Options) -> None:
-    target = health.proxy_target(where.server, where.cluster_id, token, _ca(cluster), bool(cluster.get("insecure-skip-tls-verify")))
+    ca = _ca(cluster) or ((store.read(directory, where.server) or {}).get("cacert") or "")
+    target = health.proxy_target(where.server, where.cluster_id, token, ca, bool(cluster.get("insecure-skip-tls-verify")))
     result = health.check(directory, where.server, [target], options.settings)[target.key]
     if result.reachable:
         return
@@ -78,9 +79,10 @@ def fail_over(where: Location, result: health.Result, token: str, directory: str
     kube_file, explicit_context = parent_kubectl_args()
     config = kubeconfig.load(kube_file)
     using = explicit_context or config.current_context
-    if not using or using not in config.contexts:
-        candidates = kubeconfig.context_for_server(config, where.url)
-        using = candidates[0] if candidates else ""
+    serving = kubeconfig.context_for_server(config, where.url)
+    if using not in serving:
+        # kubectl was pointed at this cluster some other way (--cluster, --server): switch nothing.
+        explicit_context = using = serving[0] if serving else ""
     endpoints = kubeconfig.rancher_endpoints(config, using) if using else None
     down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
     if endpoints is None or not endpoints.ace:

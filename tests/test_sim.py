@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import calendar
 import html
 import json
 import os
@@ -259,7 +260,7 @@ def test_login_v1_kubeconfig_tokens(world):
     rec = world.token(name)
     assert rec["clusterId"] == PROD and rec["derived"] and rec["kind"] == "kubeconfig"
     assert rec["ttl"] == 43200 * 60_000 and rec["expiresAt"] == body["expiresAt"]
-    expires = time.mktime(time.strptime(body["expiresAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    expires = calendar.timegm(time.strptime(body["expiresAt"], "%Y-%m-%dT%H:%M:%SZ"))
     assert abs(expires - (before + 43200 * 60)) < 5
     unscoped = login(world)
     assert re.fullmatch(rf"kubeconfig-{uid}[bcdfghjklmnpqrstvwxz2456789]{{5}}", unscoped.split(":")[0])

@@ -10,7 +10,8 @@ See world.py for the address layout and the one deliberate deviation from Ranche
 from .cluster import ClusterSpec, SimCluster, SimEndpoint, SimNode
 from .kubeapi import Identity
 from .rancher import RancherServer
-from .world import BASIC_PROVIDERS, PROVIDER_TYPES, Counters, User, World
+from .providers import BASIC_PROVIDERS, PROVIDER_TYPES
+from .world import Counters, User, World
 
 __all__ = [
     "BASIC_PROVIDERS",

@@ -27,9 +27,22 @@ def main(argv: list[str] | None = None) -> int:
         users={args.user: args.password},
         rancher_version=args.rancher_version,
     )
-    world.start()
+    # Server threads inherit this mask, so Ctrl-C is delivered to the main thread, which is the
+    # only one that can act on it (a signal landing on another thread would not wake it).
+    signals = {signal.SIGINT, signal.SIGTERM}
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     admin = AdminServer(world, args.admin_port)
-    admin.start()
+    try:
+        world.start()
+        admin.start()
+    except BaseException:
+        admin.stop()
+        world.stop()
+        raise
+    finally:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
     try:
         print(f"Rancher      {world.rancher_url}  ({world.rancher_version})")
         print(f"Rancher CA   {world.rancher_ca_file}")
@@ -45,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         try:
-            while not done.wait(3600):
+            while not done.wait(1.0):  # short slices: signal handlers run between them
                 pass
         except KeyboardInterrupt:
             pass

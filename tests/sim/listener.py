@@ -10,7 +10,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 @dataclass
@@ -137,13 +137,13 @@ class _Server(ThreadingHTTPServer):
         self.listener = listener
         super().__init__(address, _Handler)
 
-    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
                              name=f"{self.listener.name}-conn", daemon=True)
         self.listener._add_thread(t)
         t.start()
 
-    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
         except Exception:
@@ -152,7 +152,7 @@ class _Server(ThreadingHTTPServer):
             self.shutdown_request(request)
             self.listener._remove_thread(threading.current_thread())
 
-    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+    def finish_request(self, request: Any, client_address: Any) -> None:
         listener = self.listener
         conn: socket.socket = request
         listener._track(conn)
@@ -170,7 +170,7 @@ class _Server(ThreadingHTTPServer):
                 listener._track(conn)
                 conn.do_handshake()
                 conn.settimeout(None)
-            self.RequestHandlerClass(conn, client_address, self)
+            self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]
         except (OSError, ssl.SSLError):
             pass
         finally:
@@ -248,7 +248,11 @@ class Listener:
                 for key, _ in sel.select():
                     if key.fileobj is wake:
                         return
-                    server._handle_request_noblock()
+                    try:
+                        conn, client = server.socket.accept()
+                    except OSError:  # the client went away between select and accept
+                        continue
+                    server.process_request(conn, client)
 
     def stop(self, join_timeout: float = 5.0) -> None:
         """Close the listening socket and every open connection (connection refused until start())."""

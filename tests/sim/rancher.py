@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .kubeapi import Identity
 from .listener import Listener, Request, Response
+from .providers import BASIC_PROVIDERS, PROVIDER_TYPES, SAML_PROVIDERS
 from .templates import KubeconfigEntry, b64_pem, format_cert_string, render_kubeconfig
 from .tokens import Token, rfc3339
 
@@ -125,6 +126,7 @@ class RancherServer:
             self.world.wait_for(lambda: self.world._stopping or self.mode != "slow", timeout=delay)
             if self.world._stopping or self.mode == "stopped":
                 return None
+        resp: Optional[Response]
         if self.mode == "error":
             resp = Response(503, ERROR_PAGE, "text/html")
         elif self.mode == "html":
@@ -238,8 +240,6 @@ class RancherServer:
     def _provider_v1(self, p: dict) -> dict:
         out = {"id": p["id"], "type": p["type"], "logoutAllSupported": False, "logoutAllEnabled": False,
                "logoutAllForced": False}
-        from .world import SAML_PROVIDERS
-
         if p["id"] in SAML_PROVIDERS:
             out["redirectUrl"] = f"{self.world.rancher_url}/v1-saml/{p['id']}/login"
         if p["id"] == "azuread":
@@ -289,8 +289,6 @@ class RancherServer:
             if method == "DELETE":
                 return Response(204)
         if len(parts) == 4:
-            from .world import PROVIDER_TYPES
-
             ptype = parts[2][:-1] if parts[2].endswith("s") else ""
             pid = parts[3]
             matches = PROVIDER_TYPES.get(pid, "").lower() == ptype.lower() and self.world._provider_enabled(pid)
@@ -312,8 +310,6 @@ class RancherServer:
         return _json(status, body)
 
     def _login(self, req: Request, provider_id: Optional[str]) -> Response:
-        from .world import BASIC_PROVIDERS, PROVIDER_TYPES
-
         w = self.world
         try:
             body = json.loads(req.body or b"")
@@ -355,9 +351,9 @@ class RancherServer:
             else:
                 ttl = body.get("ttl")
                 ttl_ms = ttl if isinstance(ttl, int) and ttl > 0 else w._session_ttl()
-                desc = body.get("description") if isinstance(body.get("description"), str) else ""
+                desc = body.get("description")
                 tok = w._mint(user, prefix="token-", ttl_ms=ttl_ms, derived=False, kind="session",
-                              description=desc)
+                              description=desc if isinstance(desc, str) else "")
                 if response_type == "cookie":
                     cookie = f"R_SESS={tok.bearer}; Path=/; HttpOnly; Secure"
             w.counters._inc(("logins",))
@@ -449,8 +445,9 @@ class RancherServer:
             return _norman_error(422, "InvalidFormat", "clusterId must be a string", "clusterId")
         if cid and cid not in w.clusters:
             return _norman_error(422, "InvalidReference", f"cluster {cid} not found", "clusterId")
-        desc = body.get("description") if isinstance(body.get("description"), str) else ""
-        tok = w._mint(user, prefix="token-", cluster_id=cid, ttl_ms=w._clamp_ttl(int(ttl)), description=desc)
+        desc = body.get("description")
+        tok = w._mint(user, prefix="token-", cluster_id=cid, ttl_ms=w._clamp_ttl(int(ttl)),
+                      description=desc if isinstance(desc, str) else "")
         return _json(201, tok.norman(self._base(req), with_secret=True, hide_expires_at=w.async_token_expiry))
 
     # -- clusters -----------------------------------------------------------------------------

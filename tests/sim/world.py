@@ -26,20 +26,10 @@ from typing import Callable, Iterable, Optional
 from .certs import CertAuthority
 from .cluster import ClusterSpec, SimCluster
 from .kubeapiauth import ClusterAuthToken, ClusterUserAttribute
+from .providers import PROVIDER_TYPES
 from .rancher import RancherServer
 from .tokens import Token, generate_name, hash_sha3, random_string, random_user_id, TOKEN_KEY_LENGTH
 
-# authconfig id -> provider type (research §2.1)
-PROVIDER_TYPES = {
-    "local": "localProvider", "activedirectory": "activeDirectoryProvider", "openldap": "openLdapProvider",
-    "freeipa": "freeIpaProvider", "ping": "pingProvider", "adfs": "adfsProvider", "keycloak": "keyCloakProvider",
-    "okta": "oktaProvider", "shibboleth": "shibbolethProvider", "azuread": "azureADProvider",
-    "github": "githubProvider", "githubapp": "githubAppProvider", "googleoauth": "googleOAuthProvider",
-    "oidc": "oidcProvider", "keycloakoidc": "keyCloakOIDCProvider", "genericoidc": "genericOIDCProvider",
-    "cognito": "cognitoProvider",
-}
-BASIC_PROVIDERS = ("local", "activedirectory", "openldap", "freeipa")
-SAML_PROVIDERS = ("ping", "adfs", "keycloak", "okta", "shibboleth")
 MODES_WITHOUT_CONTROLLERS = ("stopped", "stalled")  # Rancher's controllers do not run: no sync
 MAX_CLUSTERS = 23
 # Blocks taken by worlds of this process; ports are ephemeral so sharing would work, but
