@@ -67,6 +67,24 @@ def test_fastest_healthy_node_is_chosen_when_one_is_down(logged_in, world):
     assert logged_in.kubectl("get", "namespaces").returncode == 0
 
 
+def test_fqdn_down_falls_back_to_a_healthy_node(tmp_path):
+    from tests.conftest import PASSWORD, Sandbox
+    from tests.sim import ClusterSpec, World
+    with World(clusters=[ClusterSpec(name="lb", id="c-m-lb000001", ace="fqdn+nodes", nodes=("cp1", "cp2"))],
+               users={"admin": PASSWORD}) as world:
+        sandbox = Sandbox(tmp_path, world)
+        sandbox.login()
+        sandbox.exec_kubeconfig("c-m-lb000001", current="lb")
+        assert sandbox.kubectl("get", "namespaces").returncode == 0
+        sandbox.age_health()
+        world.cluster("c-m-lb000001").endpoint("fqdn").set_down(True)
+        world.rancher.set_mode("stopped")
+        first = sandbox.kubectl("get", "namespaces")
+        assert "(ACE node)" in first.stderr
+        assert sandbox.current_context() in ("lb-cp1", "lb-cp2")
+        assert sandbox.kubectl("get", "namespaces").returncode == 0
+
+
 def test_all_ace_endpoints_down_is_a_clear_error_listing_them(logged_in, world):
     logged_in.exec_kubeconfig("c-m-edge0001", current="edge")
     assert logged_in.kubectl("get", "namespaces").returncode == 0

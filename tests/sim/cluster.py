@@ -17,7 +17,8 @@ from .listener import Listener, Request, Response
 if TYPE_CHECKING:
     from .world import World
 
-ACE_MODES = ("fqdn", "nodes", None)
+# "fqdn+nodes": an FQDN (a load balancer) in front of API servers that also answer on each node.
+ACE_MODES = ("fqdn", "nodes", "fqdn+nodes", None)
 # RKE2 sets the service account issuer and "rke2" as API audiences; they ride along in every TokenReview.
 API_AUDIENCES = ["https://kubernetes.default.svc.cluster.local", "rke2"]
 MAX_NODES_PER_CLUSTER = 8
@@ -123,10 +124,9 @@ class SimCluster:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert_file, key_file)
             ctx.set_alpn_protocols(["http/1.1"])
-            if spec.ace == "fqdn":
-                targets = [("fqdn", self.fqdn_ip)]
-            else:
-                targets = [(n.name, n.ip) for n in self.nodes if n.control_plane]
+            targets = [("fqdn", self.fqdn_ip)] if spec.ace.startswith("fqdn") else []
+            if spec.ace.endswith("nodes"):
+                targets += [(n.name, n.ip) for n in self.nodes if n.control_plane]
             for ep_name, ip in targets:
                 listener = Listener(f"{spec.id}-{ep_name}", ip, self._endpoint_app(ep_name), ctx)
                 self.endpoints[ep_name] = SimEndpoint(ep_name, self, listener)
@@ -165,7 +165,7 @@ class SimCluster:
     @property
     def fqdn(self) -> str:
         """localClusterAuthEndpoint.fqdn: host:port of the FQDN endpoint, or '' when ACE is per node."""
-        return self.endpoints["fqdn"].host if self.spec.ace == "fqdn" else ""
+        return self.endpoints["fqdn"].host if "fqdn" in self.endpoints else ""
 
     def endpoint(self, name: str) -> SimEndpoint:
         """An ACE endpoint by name ('fqdn' or a node name)."""

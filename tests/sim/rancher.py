@@ -463,7 +463,7 @@ class RancherServer:
                            "message": "Cluster agent is not connected"},
                           {"type": "Connected", "status": "False"}]
         lcae: dict = {"enabled": c.ace_enabled, "type": "/v3/schemas/localClusterAuthEndpoint"}
-        if c.spec.ace == "fqdn":
+        if c.fqdn:
             lcae.update({"fqdn": c.fqdn, "caCerts": c.ca_pem})
         ep = next(iter(c.endpoints.values()), None)
         data = {
@@ -519,7 +519,7 @@ class RancherServer:
         name = c.name or c.id
         entries = [KubeconfigEntry(name, f"https://{host}/k8s/clusters/{c.id}",
                                    format_cert_string(b64_pem(cacerts)) if cacerts else "")]
-        if c.spec.ace == "fqdn":
+        if c.fqdn:  # Rancher writes the FQDN entry alone when an FQDN is set
             entries.append(KubeconfigEntry(f"{name}-fqdn", f"https://{c.fqdn}",
                                            format_cert_string(b64_pem(c.ca_pem))))
         elif c.spec.ace == "nodes":
