@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                 return kubectl.run_raw(argv[index + 1:], global_values(head))
         return dispatch(argv)
     except AceError as err:
-        print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
+        if err.message:  # a repeated failover notice is empty: it was said once to this kubectl
+            print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
         if verbose and err.detail:
             print(f"kubectl-ace: detail: {err.detail}", file=sys.stderr)
         return err.exit_code

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from kubectl_ace import health, jsonlite, store
+from kubectl_ace import caller, health, jsonlite, store
 from kubectl_ace.errors import AceError, FailedOver
 
 PROXY_MARK = "/k8s/clusters/"
@@ -53,6 +53,10 @@ def locate(cluster: dict, server_hint: str = "") -> Location | None:
 
 def guard(cluster: dict, server: str, cluster_id: str | None, token: str, directory: str, options: Options) -> None:
     """Before handing kubectl a token: fail over from a dead proxy, or switch back once Rancher is healthy."""
+    if not options.failover and not options.switch_back:
+        return
+    if not cluster.get("server"):
+        cluster = resolved_cluster(directory)  # no provideClusterInfo: read it from kubectl's kubeconfig
     where = locate(cluster, server)
     if where is None:
         return
@@ -76,7 +80,7 @@ def fail_over(where: Location, result: health.Result, token: str, directory: str
     """Switch kubectl's current context to the best healthy ACE endpoint and end this call at once."""
     from kubectl_ace import kubeconfig
 
-    kube_file, explicit_context = parent_kubectl_args()
+    kube_file, explicit_context = caller.kubectl_args()
     config = kubeconfig.load(kube_file)
     using = explicit_context or config.current_context
     serving = kubeconfig.context_for_server(config, where.url)
@@ -85,6 +89,11 @@ def fail_over(where: Location, result: health.Result, token: str, directory: str
         explicit_context = using = serving[0] if serving else ""
     endpoints = kubeconfig.rancher_endpoints(config, using) if using else None
     down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
+    current = config.current_context
+    if not explicit_context and using != current and endpoints and endpoints.by_context(current) \
+            and endpoints.by_context(current).kind != "proxy":
+        # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
+        raise FailedOver(notice(directory, f"{down}; the current context is now {current}: run the command again"))
     if endpoints is None or not endpoints.ace:
         raise AceError(f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail "
                        "over to; enable ACE for the cluster in Rancher, or wait for Rancher")
@@ -93,16 +102,18 @@ def fail_over(where: Location, result: health.Result, token: str, directory: str
         tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in endpoints.ace)
         raise AceError(f"{down}, and no ACE endpoint answers either ({tried})")
     if explicit_context:
-        raise FailedOver(f"{down}; the ACE context {chosen.context} is healthy: rerun with --context "
-                         f"{chosen.context}")
+        raise FailedOver(notice(directory, f"{down}; the ACE context {chosen.context} is healthy: rerun with "
+                                           f"--context {chosen.context}"))
     changed = kubeconfig.set_current_context(config, chosen.context, only_if=using, directory=directory)
     now_current = kubeconfig.load(kube_file).current_context
     if changed:
         remember_switch(directory, config.paths, where, using, chosen.context)
     if now_current != chosen.context:
-        raise FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: not switching")
-    raise FailedOver(f"{down}; switched the current context from {using} to {chosen.context} "
-                     f"({'ACE FQDN' if chosen.kind == 'fqdn' else 'ACE node'}): run the command again")
+        raise FailedOver(notice(directory, f"{down}; the current context is now {now_current}, set meanwhile: "
+                                           "not switching"))
+    raise FailedOver(notice(directory, f"{down}; switched the current context from {using} to {chosen.context} "
+                                       f"({'ACE FQDN' if chosen.kind == 'fqdn' else 'ACE node'}): run the "
+                                       "command again"))
 
 
 def best_ace(endpoints, token: str, directory: str, settings: health.Settings):
@@ -187,31 +198,66 @@ def _edit_switches(directory: str, change) -> None:
 
 # --- helpers ---
 
-def parent_kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
-    """--kubeconfig and --context of the kubectl that ran this plugin (client-go tells plugins neither)."""
-    argv = _cmdline(pid or os.getppid())
-    found: dict[str, str | None] = {"--kubeconfig": None, "--context": None}
-    for index, arg in enumerate(argv):
-        name, has_value, value = arg.partition("=")
-        if name in found:
-            found[name] = value if has_value else (argv[index + 1] if index + 1 < len(argv) else None)
-    return found["--kubeconfig"], found["--context"]
-
-
-def _cmdline(pid: int) -> list[str]:
+def notice(directory: str, message: str) -> str:
+    """The message the first time this kubectl process hears it, else "" (kubectl retries discovery and would
+    show it again and again)."""
+    import json
+    path = os.path.join(directory, "state", "notices.json")
+    me, now = caller.identity(), time.time()
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
-    except OSError:
+        with open(path, encoding="utf-8") as handle:
+            seen = {k: v for k, v in json.load(handle).items() if now - v < 600}
+    except (OSError, ValueError, AttributeError):
+        seen = {}
+    if me in seen:
+        return ""
+    seen[me] = now
+    store.ensure_dir(os.path.dirname(path))
+    store.write_atomic(path, json.dumps(seen).encode())
+    return message
+
+
+def resolved_cluster(directory: str) -> dict:
+    """The cluster entry kubectl is using, as exec cluster info, cached by the kubeconfig files' mtimes."""
+    kube_file, context = caller.kubectl_args()
+    paths = caller.kubeconfig_paths(kube_file)
+    stamps = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            stamps.append([path, info.st_mtime_ns, info.st_size])
+        except OSError:
+            stamps.append([path, 0, 0])
+    key = repr([stamps, context, bool(kube_file)])
+    cache_path = os.path.join(directory, "state", "resolved.json")
+    try:
+        with open(cache_path, encoding="utf-8") as handle:
+            cached = jsonlite.loads(handle.read())
+        if cached.get("key") == key:
+            return cached["cluster"]
+    except (OSError, ValueError, AttributeError, KeyError):
         pass
-    if sys.platform == "win32":
-        return []
-    import subprocess
+    from kubectl_ace import kubeconfig
     try:
-        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2)
-        return out.stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return []
+        config = kubeconfig.load(kube_file)
+        entry = config.cluster_of(context or config.current_context)
+    except AceError:
+        entry = None
+    cluster: dict = {}
+    if entry is not None:
+        cluster = {"server": entry.body.get("server", ""),
+                   "insecure-skip-tls-verify": bool(entry.body.get("insecure-skip-tls-verify"))}
+        pem = kubeconfig.ca_pem(entry.body)
+        if pem:
+            import base64
+            cluster["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
+        ext = kubeconfig.extension_of(entry.body)
+        if ext:
+            cluster["config"] = {"kubectl-ace": ext}
+    import json
+    store.ensure_dir(os.path.dirname(cache_path))
+    store.write_atomic(cache_path, json.dumps({"key": key, "cluster": cluster}).encode())
+    return cluster
 
 
 def _ca(cluster: dict) -> str:

@@ -215,3 +215,24 @@ def test_switch_modes(on_proxy, world):
     assert on_proxy.ace("switch", "--auto").returncode == 0 and current(on_proxy) == "prod-fqdn"
     missing = on_proxy.ace("switch", "nope")
     assert missing.returncode != 0 and "'nope' is not in the kubeconfig" in missing.stderr
+
+
+def test_kubeconfig_as_rancher_writes_it_fails_over_too(logged_in, world):
+    """No provideClusterInfo: the plugin reads kubectl's kubeconfig to learn which endpoint is in use."""
+    from tests.test_exec_credential import generate_kubeconfig
+    world.settings["kubeconfig-generate-token"] = "false"
+    text = generate_kubeconfig(logged_in, world, "c-m-prod0001")
+    assert "provideClusterInfo" not in text
+    logged_in.kubeconfig.write_text(text.replace("command: rancher", "command: kubectl-ace"))
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health()
+    world.rancher.set_mode("stopped")
+    first = logged_in.kubectl("get", "namespaces")
+    assert "switched the current context from prod to prod-fqdn" in first.stderr
+    assert first.stderr.count("kubectl-ace:") == 1
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    world.rancher.set_mode("up")
+    logged_in.age_health()
+    back = logged_in.kubectl("get", "namespaces")
+    assert back.returncode == 0 and "switched the current context back" in back.stderr
+    assert logged_in.current_context() == "prod"

@@ -1,0 +1,58 @@
+"""Who ran this plugin: the kubectl process's identity and the flags it was given (stdlib only).
+
+client-go tells an exec plugin neither the kubeconfig nor the context kubectl uses, nor whether it
+is being run again in the same process; the parent process answers both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def identity(pid: int | None = None) -> str:
+    """`<pid>:<start time>` of the parent process, stable for its life and not reused after it."""
+    pid = pid or os.getppid()
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return f"{pid}:{fields[19].decode()}"  # field 22 (starttime), counted after the command name
+    except (OSError, IndexError):
+        return f"{pid}:?"
+
+
+def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
+    """--kubeconfig and --context of the kubectl that ran this plugin."""
+    argv = cmdline(pid or os.getppid())
+    found: dict[str, str | None] = {"--kubeconfig": None, "--context": None}
+    for index, arg in enumerate(argv):
+        name, has_value, value = arg.partition("=")
+        if name in found:
+            found[name] = value if has_value else (argv[index + 1] if index + 1 < len(argv) else None)
+    return found["--kubeconfig"], found["--context"]
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
+    except OSError:
+        pass
+    if sys.platform == "win32":
+        return []
+    import subprocess
+    try:
+        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2)
+        return out.stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+def kubeconfig_paths(explicit: str | None) -> list[str]:
+    """The files kubectl reads (same rule as kubeconfig.file_list, without importing yaml)."""
+    if explicit:
+        return [os.path.expanduser(explicit)]
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return list(dict.fromkeys(listed))
+    return [os.path.join(os.path.expanduser("~"), ".kube", "config")]

@@ -1,0 +1,106 @@
+"""A guided tour: the simulator in a temporary home, then login, exec credentials, failover and back.
+
+Run with `./dev demo`. Every command is shown with its output, as a newcomer would type it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+import yaml
+
+from tests.conftest import KUBECTLS, NEWEST, PASSWORD, Sandbox
+from tests.sim import ClusterSpec, World
+
+BOLD, DIM, RESET = ("", "", "") if os.environ.get("NO_COLOR") or not sys.stdout.isatty() else \
+    ("\033[1m", "\033[2m", "\033[0m")
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}# {text}{RESET}")
+
+
+def show(sandbox: Sandbox, argv: list[str], stdin: str | None = None, shown: str | None = None) -> int:
+    """Print the command as typed, run it as the demo user, print what it printed."""
+    print(f"{BOLD}$ {shown or shlex.join(argv)}{RESET}")
+    binary = KUBECTLS[NEWEST] if argv[0] == "kubectl" else argv[0]
+    done = subprocess.run([binary, *argv[1:]], input=stdin, capture_output=True, text=True, env=sandbox.env,
+                          timeout=120)
+    for stream in (done.stdout, done.stderr):
+        if stream.strip():
+            print(stream.rstrip())
+    if done.returncode:
+        print(f"{DIM}(exit code {done.returncode}){RESET}")
+    return done.returncode
+
+
+def main() -> int:
+    clusters = [ClusterSpec(name="prod", id="c-m-prod0001", ace="fqdn"),
+                ClusterSpec(name="edge", id="c-m-edge0001", ace="nodes", nodes=("cp1", "cp2"))]
+    with World(clusters=clusters, users={"admin": PASSWORD}) as world, tempfile.TemporaryDirectory() as tmp:
+        sandbox = Sandbox(Path(tmp), world)
+        # Probe on every call so the demo need not wait out the 10 s health cache.
+        sandbox.env["KUBECTL_ACE_HEALTH_TTL"] = "0"
+        say(f"A simulated Rancher is running at {world.rancher_url}, with clusters prod (ACE by FQDN) and "
+            "edge (ACE per node).")
+        say("Log in once. The password is read from stdin here; on a terminal you would be prompted.")
+        show(sandbox, ["kubectl", "ace", "login", "--server", world.rancher_url, "--user", "admin",
+                       "--password-stdin", "--cacert", str(world.rancher_ca_file)], stdin=PASSWORD + "\n",
+             shown=f"echo '********' | kubectl ace login --server {world.rancher_url} --user admin "
+                   f"--password-stdin --cacert {world.rancher_ca_file}")
+
+        say("Rancher's own kubeconfig for prod calls `rancher token`; kubectl-ace takes the same flags,")
+        say("so changing `command: rancher` to `command: kubectl-ace` is all it takes.")
+        world.settings["kubeconfig-generate-token"] = "false"
+        text = rancher_kubeconfig(sandbox, world, "c-m-prod0001").replace("command: rancher", "command: kubectl-ace")
+        sandbox.kubeconfig.write_text(text)
+        print(yaml.safe_dump({"users": yaml.safe_load(text)["users"]}, sort_keys=False).rstrip())
+        show(sandbox, ["kubectl", "config", "get-contexts"])
+
+        say("Through the Rancher proxy (context prod): the plugin mints one cluster-scoped token.")
+        show(sandbox, ["kubectl", "get", "namespaces"])
+        say("Straight to the cluster's Authorized Cluster Endpoint (context prod-fqdn), same token:")
+        show(sandbox, ["kubectl", "get", "namespaces", "--context", "prod-fqdn"])
+        show(sandbox, ["kubectl", "auth", "whoami", "--context", "prod-fqdn"])
+        print(f"{DIM}(Rancher saw {world.counters.logins()} login and "
+              f"{world.counters.mints('c-m-prod0001')} token mint for prod){RESET}")
+
+        say("Rancher goes down.")
+        world.rancher.set_mode("stopped")
+        say("The first call notices at once, switches the current context to ACE and says so:")
+        show(sandbox, ["kubectl", "get", "namespaces"])
+        show(sandbox, ["kubectl", "config", "current-context"])
+        say("The next call goes to ACE and works, with the cached token:")
+        show(sandbox, ["kubectl", "get", "namespaces"])
+        show(sandbox, ["kubectl", "ace", "status"])
+        say("`kubectl ace kubectl` picks the healthy endpoint per command and changes no file:")
+        show(sandbox, ["kubectl", "ace", "kubectl", "get", "namespaces", "--context", "prod"])
+
+        say("Rancher comes back: the next call switches the context back (and goes on through ACE).")
+        world.rancher.set_mode("up")
+        show(sandbox, ["kubectl", "get", "namespaces"])
+        show(sandbox, ["kubectl", "config", "current-context"])
+        show(sandbox, ["kubectl", "ace", "logout"])
+        say("Done. Try it by hand with `python -m tests.sim`.")
+    return 0
+
+
+def rancher_kubeconfig(sandbox: Sandbox, world: World, cluster_id: str) -> str:
+    """What the Rancher UI's "Download KubeConfig" gives (fetched with the login kept in the store)."""
+    import json
+    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
+    answer = requests.post(f"{world.rancher_url}/v3/clusters/{cluster_id}?action=generateKubeconfig",
+                           headers={"Authorization": "Bearer " + record["logins"]["admin"]["token"]},
+                           verify=str(world.rancher_ca_file), timeout=10)
+    answer.raise_for_status()
+    return answer.json()["config"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
