@@ -106,8 +106,13 @@ class Sandbox:
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
         return self.kubeconfig
 
-    def exec_kubeconfig(self, cluster_id: str, api_version: str = EXEC_V1, current: str | None = None) -> dict:
-        """A kubeconfig with the proxy and every ACE context of a cluster, its user the kubectl-ace exec plugin."""
+    def exec_kubeconfig(self, cluster_id: str, api_version: str = EXEC_V1, current: str | None = None,
+                        names: dict | None = None, extensions: bool = False) -> dict:
+        """A kubeconfig with the proxy and every ACE context of a cluster, its user the kubectl-ace exec plugin.
+
+        `names` renames contexts (Rancher's name → another); `extensions` adds the cluster extension
+        kubectl-ace writes, which names the server, cluster id and endpoint kind.
+        """
         cluster = self.world.cluster(cluster_id)
         user = {"exec": {"apiVersion": api_version, "command": "kubectl-ace",
                          "args": ["token", f"--server={self.world.rancher_url}", f"--cluster={cluster_id}"],
@@ -119,10 +124,17 @@ class Sandbox:
         for name, endpoint in cluster.endpoints.items():
             clusters.append({"name": f"{cluster.name}-{name}",
                              "cluster": {"server": endpoint.url, "certificate-authority": str(cluster.ca_file)}})
+        if extensions:
+            for entry in clusters:
+                kind = "proxy" if entry["name"] == cluster.name else ("fqdn" if entry["name"].endswith("-fqdn") else "node")
+                entry["cluster"]["extensions"] = [{"name": "client.authentication.k8s.io/exec", "extension": {
+                    "kubectl-ace": {"server": self.world.rancher_url, "clusterId": cluster_id, "endpoint": kind}}}]
+        for entry in clusters:
+            entry["name"] = (names or {}).get(entry["name"], entry["name"])
         contexts = [{"name": c["name"], "context": {"cluster": c["name"], "user": cluster.name}} for c in clusters]
         config = {"apiVersion": "v1", "kind": "Config", "clusters": clusters,
                   "users": [{"name": cluster.name, "user": user}], "contexts": contexts,
-                  "current-context": current or cluster.name}
+                  "current-context": (names or {}).get(current or cluster.name, current or cluster.name)}
         self.write_kubeconfig(config)
         return config
 

@@ -236,3 +236,15 @@ def test_kubeconfig_as_rancher_writes_it_fails_over_too(logged_in, world):
     back = logged_in.kubectl("get", "namespaces")
     assert back.returncode == 0 and "switched the current context back" in back.stderr
     assert logged_in.current_context() == "prod"
+
+
+def test_the_cluster_extension_finds_endpoints_whatever_their_names(logged_in, world):
+    """Contexts renamed by the user: only the extension says which is the proxy and which is ACE."""
+    logged_in.exec_kubeconfig("c-m-prod0001", current="prod", extensions=True,
+                              names={"prod": "work", "prod-fqdn": "work-direct"})
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health()
+    world.rancher.set_mode("stopped")
+    first = logged_in.kubectl("get", "namespaces")
+    assert "switched the current context from work to work-direct (ACE FQDN)" in first.stderr
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
