@@ -11,14 +11,23 @@ import sys
 
 
 def identity(pid: int | None = None) -> str:
-    """`<pid>:<start time>` of the parent process, stable for its life and not reused after it."""
+    """`<pid>:<start time>:<executable>` of the parent process: one kubectl run, even across an exec.
+
+    The executable matters because version dispatchers (gcloud's kubectl) exec the real kubectl in
+    the same process, and both run the plugin.
+    """
     pid = pid or os.getppid()
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             fields = handle.read().rsplit(b")", 1)[1].split()
-        return f"{pid}:{fields[19].decode()}"  # field 22 (starttime), counted after the command name
+        start = fields[19].decode()  # field 22 (starttime), counted after the command name
     except (OSError, IndexError):
-        return f"{pid}:?"
+        start = "?"
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        exe = "?"
+    return f"{pid}:{start}:{exe}"
 
 
 def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:

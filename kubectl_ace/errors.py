@@ -66,3 +66,9 @@ class FailedOver(AceError):
     """The current context was switched; the running call must end so the next uses it."""
 
     exit_code = 9
+
+
+class TokenRefused(AceError):
+    """A token kubectl used was refused and cannot be replaced right now."""
+
+    exit_code = 10

@@ -333,3 +333,146 @@ def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:
     wanted = server_url.rstrip("/")
     return [name for name in config.contexts
             if (config.cluster_of(name) or Entry("", {}, "")).body.get("server", "").rstrip("/") == wanted]
+
+
+# --- writing whole entries (kubectl ace kubeconfig, convert) ---
+
+ENTRY_KINDS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+INSTALL_HINT = "kubectl-ace is needed for this cluster; install it with `kubectl krew install ace`."
+
+
+def exec_user(server: str, cluster_id: str | None, extra_args: list[str] | tuple = ()) -> dict:
+    """The user body kubectl-ace writes: DESIGN.md's exec stanza for one Rancher cluster."""
+    from kubectl_ace.credential import V1
+    args = ["token", f"--server={store.normalize_server(server)}"]
+    if cluster_id:
+        args.append(f"--cluster={cluster_id}")
+    return {"exec": {"apiVersion": V1, "command": "kubectl-ace", "args": args + list(extra_args),
+                     "interactiveMode": "IfAvailable", "provideClusterInfo": True, "installHint": INSTALL_HINT}}
+
+
+def with_extension(body: dict, server: str, cluster_id: str, endpoint: str) -> dict:
+    """A copy of a cluster body carrying kubectl-ace's exec extension; other extensions (and keys) are kept."""
+    ours = {"server": store.normalize_server(server), "clusterId": cluster_id, "endpoint": endpoint}
+    result = dict(body)
+    extensions = [dict(item) if isinstance(item, dict) else item for item in body.get("extensions") or []]
+    for item in extensions:
+        if isinstance(item, dict) and item.get("name") == EXTENSION_NAME:
+            inner = item.get("extension") if isinstance(item.get("extension"), dict) else {}
+            item["extension"] = {**inner, "kubectl-ace": ours}
+            break
+    else:
+        extensions.append({"name": EXTENSION_NAME, "extension": {"kubectl-ace": ours}})
+    result["extensions"] = extensions
+    return result
+
+
+def dump(data: dict, like: str = "") -> str:
+    """Kubeconfig data as text: JSON when the file it replaces was JSON, else block YAML with long lines kept whole."""
+    if like.lstrip().startswith("{"):
+        return json.dumps(data, indent=2) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1_000_000)
+
+
+def new_config() -> dict:
+    """An empty kubeconfig as kubectl writes one."""
+    return {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+
+
+def upsert(data: dict, key: str, item: dict) -> str:
+    """Put a named entry into data[key]: replace the entry of that name in place, else append. Returns
+    "added", "updated" or "same"."""
+    items = data.get(key)
+    if not isinstance(items, list):
+        items = data[key] = []
+    for index, old in enumerate(items):
+        if isinstance(old, dict) and old.get("name") == item["name"]:
+            if old == item:
+                return "same"
+            items[index] = item
+            return "updated"
+    items.append(item)
+    return "added"
+
+
+def keep_extensions(new: dict, old: dict | None) -> dict:
+    """A replacement cluster entry that keeps the other extensions the old entry had."""
+    if not old or not isinstance(old.get("cluster"), dict):
+        return new
+    theirs = [item for item in old["cluster"].get("extensions") or []
+              if not (isinstance(item, dict) and item.get("name") == EXTENSION_NAME)]
+    if not theirs:
+        return new
+    body = dict(new["cluster"])
+    body["extensions"] = theirs + list(body.get("extensions") or [])
+    return {**new, "cluster": body}
+
+
+@dataclass
+class MergeResult:
+    """What merge_entries did to each file."""
+
+    added: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    current_context: str = ""
+
+    @property
+    def files(self) -> list[str]:
+        return sorted(set(self.added) | set(self.updated))
+
+
+def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], current_context: str | None = None,
+                  directory: str | None = None) -> MergeResult:
+    """Write named entries by client-go's rules: an existing entry is replaced in the file it came from, a new
+    one goes to the default file; `current_context` is set (in the file client-go would use) only when none is."""
+    target = default_file(config)
+    plan: dict[str, list[tuple[str, dict]]] = {}
+    for key, _ in ENTRY_KINDS:
+        table = getattr(config, key)
+        for item in entries.get(key) or []:
+            path = table[item["name"]].path if item["name"] in table else target
+            plan.setdefault(path, []).append((key, item))
+    set_current = current_context if current_context and not config.current_context else ""
+    current_file = current_context_file(config)
+    if set_current:
+        plan.setdefault(current_file, [])
+    result = MergeResult(current_context=set_current)
+    for path, items in plan.items():
+        counts = {"added": 0, "updated": 0, "same": 0}
+
+        def change(text: str, path: str = path, items: list = items, counts: dict = counts) -> str:
+            data = parse(text, path) if text.strip() else None
+            data = new_config() if data is None else data
+            for key, item in items:
+                old = next((e for e in data.get(key) or [] if isinstance(e, dict) and e.get("name") == item["name"]),
+                           None)
+                counts[upsert(data, key, keep_extensions(item, old) if key == "clusters" else item)] += 1
+            touched = counts["added"] + counts["updated"]
+            if set_current and path == current_file and not data.get("current-context"):
+                data["current-context"] = set_current
+                touched += 1
+            return dump(data, text) if touched else text
+
+        ensure_parent(path)
+        with locked_file(path, directory):
+            edit_file(path, change)
+        if counts["added"] or counts["updated"]:
+            result.added[path] = counts["added"]
+            result.updated[path] = counts["updated"]
+    return result
+
+
+def write_new(path: str, data: dict, directory: str | None = None) -> None:
+    """Replace a kubeconfig file whole (kubectl ace kubeconfig -o): atomically, keeping its mode, else 0600."""
+    ensure_parent(path)
+    with locked_file(path, directory):
+        edit_file(path, lambda text: dump(data, text))
+
+
+def ensure_parent(path: str) -> None:
+    """Create the folder a new kubeconfig goes into (~/.kube on a fresh machine)."""
+    folder = os.path.dirname(os.path.realpath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create {folder} for the kubeconfig: {err.strerror}") from None

@@ -18,19 +18,23 @@ def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     result = dict(os.environ if env is None else env)
     if not getattr(sys, "frozen", False):
         return result  # from source the library path is the user's own: leave it alone
+    bundle = getattr(sys, "_MEIPASS", None)
     for name in LIBRARY_PATH_VARS:
         original = result.pop(name + "_ORIG", None)
         if original is not None:
             result[name] = original
-        else:
-            # The bootloader set it only for the bundle: the user had none.
-            result.pop(name, None)
+        elif name in result and bundle:
+            # No saved value: the user had none (Linux), or the bootloader never touched it (macOS).
+            kept = drop_bundle_dirs(result[name], bundle)
+            if kept.strip(os.pathsep):
+                result[name] = kept
+            else:
+                del result[name]
     # The bootloader's own bookkeeping: a child that is itself a PyInstaller app (kubectl running
     # `kubectl-ace token` as its exec plugin) must start as a fresh program, not as our second stage.
     for name in [key for key in result if key.startswith("_PYI_")]:
         del result[name]
     result["PYINSTALLER_RESET_ENVIRONMENT"] = "1"
-    bundle = getattr(sys, "_MEIPASS", None)
     if sys.platform == "win32":
         if bundle and "PATH" in result:
             result["PATH"] = drop_bundle_dirs(result["PATH"], bundle)

@@ -11,7 +11,7 @@ import time
 
 from kubectl_ace import store
 from kubectl_ace.errors import (AuthenticationFailed, NotLoggedIn, RancherUnreachable, StoreError,
-                                TokenExpired)
+                                TokenExpired, TokenRefused)
 
 REPORT_MARGIN = 30.0      # expirationTimestamp is reported this much early (client-go has no skew margin)
 MIN_VALIDITY = 10.0       # a token with less than this left is not handed out
@@ -25,7 +25,8 @@ class Request:
 
     def __init__(self, server: str, cluster: str | None, *, user: str | None = None, provider: str | None = None,
                  cacerts: str | None = None, skip_verify: bool = False, force_refresh: bool = False,
-                 interactive: bool = False, directory: str | None = None) -> None:
+                 interactive: bool = False, directory: str | None = None, from_kubectl: bool = False,
+                 endpoint: str = "") -> None:
         self.server = store.normalize_server(server)
         self.cluster = cluster or None
         self.user = user
@@ -35,6 +36,8 @@ class Request:
         self.force_refresh = force_refresh
         self.interactive = interactive
         self.directory = store.store_dir(directory)
+        self.from_kubectl = from_kubectl  # run by kubectl's exec protocol (so a re-run can mean a 401)
+        self.endpoint = endpoint          # the server URL kubectl is about to call, when it said
 
     @property
     def cluster_key(self) -> str:
@@ -62,6 +65,9 @@ def get_token(req: Request) -> Credential:
     login = pick_login(record, req.user)
     cached = cluster_token(login, req.cluster_key)
     if cached and not req.force_refresh and is_fresh(cached, login, now):
+        if req.from_kubectl and handed_to_this_caller(req, cached):
+            return recover(req, refused=cached)  # the same kubectl asks again before expiry: it got a 401
+        warn_if_login_ends_soon(req, login, now)
         return Credential(cached["token"], cached.get("expires"))
     if login is None and not req.interactive:
         raise NotLoggedIn(f"not logged in to {req.server}; run: kubectl ace login --server {req.server}")
@@ -79,9 +85,11 @@ def renew(req: Request, seen: dict | None) -> Credential:
         cached = cluster_token(login, req.cluster_key)
         if cached and is_fresh(cached, login, now) and not (req.force_refresh and same(cached, seen)):
             return Credential(cached["token"], cached.get("expires"))
-        if cached and is_usable(cached, now) and not req.force_refresh and rancher_known_down(req):
-            return Credential(cached["token"], cached.get("expires"))  # don't wait on a dead Rancher to refresh
         try:
+            if cached and is_usable(cached, now) and not req.force_refresh:
+                assert_rancher_answers(req, record)  # a refresh must not wait on a dead Rancher
+            elif cached or not usable_login(login, now):
+                assert_rancher_answers(req, record)  # fail fast (and never prompt) while Rancher is down
             if not usable_login(login, now):
                 record, login = log_in_for(req, record, login)
             return mint_and_save(req, record, login)
@@ -91,9 +99,143 @@ def renew(req: Request, seen: dict | None) -> Credential:
             if cached:
                 raise TokenExpired(f"the token for {describe(req)} expired at {local_time(cached.get('expires'))} "
                                    f"and Rancher at {req.server} cannot be reached to replace it ({err.message}); "
-                                   "log in again once Rancher is back: kubectl ace login --server "
-                                   f"{req.server}", err.detail) from None
+                                   "ACE needs an unexpired token: once Rancher is back the next call gets one "
+                                   f"(if your login has expired too: kubectl ace login --server {req.server})",
+                                   err.detail) from None
             raise
+
+
+def recover(req: Request, refused: dict) -> Credential:
+    """A handed-out token was refused: ask Rancher about it, replace it if Rancher dropped it, else say why."""
+    from kubectl_ace.rancher import tokens as api
+
+    name = f"{store.server_key(req.server)}.{req.cluster or '_'}.mint"
+    with store.locked(req.directory, name, MINT_WAIT, f"to get a token for {req.cluster or req.server}"):
+        record = store.read(req.directory, req.server)
+        login = pick_login(record, req.user)
+        cached = cluster_token(login, req.cluster_key)
+        if cached and not same(cached, refused) and is_usable(cached, time.time()):
+            return Credential(cached["token"], cached.get("expires"))  # another process replaced it already
+        where = f"{req.endpoint} refused it" if req.endpoint else "kubectl's server refused it"
+        try:
+            assert_rancher_answers(req, record)
+            if not usable_login(login, time.time()):
+                raise NotLoggedIn(f"the token for {describe(req)} was refused and the login to {req.server} has "
+                                  f"expired; run: kubectl ace login --server {req.server}")
+            client = rancher_client(req, record)
+            try:
+                state = api.get(client, login["token"], refused.get("token_id") or api.token_id(refused["token"]))
+            except AuthenticationFailed:
+                forget_login(req, login)
+                raise NotLoggedIn(f"the token for {describe(req)} was refused, and so is the login of "
+                                  f"{login_name(login)}; run: kubectl ace login --server {req.server}") from None
+        except RancherUnreachable as err:
+            raise TokenRefused(f"the token for {describe(req)} was refused ({where}), and Rancher at {req.server} "
+                               f"cannot be reached to replace it ({err.message})", err.detail) from None
+        if state is not None and state.get("enabled", True) and not state.get("expired"):
+            # Rancher vouches for it. Hand it out again (no loop: no mint) and say what is wrong, unless
+            # the refusal came through Rancher's own proxy, which would contradict Rancher: then it was no
+            # refusal but a program running the plugin twice.
+            if "/k8s/clusters/" not in req.endpoint:
+                print(f"kubectl-ace: warning: the token for {describe(req)} is valid at Rancher but {where}: "
+                      "the cluster's kube-api-auth may not have it yet; use the Rancher proxy context for now, "
+                      "or get a new token with `kubectl ace token --force-refresh`", file=sys.stderr)
+            return Credential(refused["token"], refused.get("expires"))
+        mark_refused(req, refused)
+        why = "revoked" if state is None else ("disabled" if not state.get("enabled", True) else "expired")
+        print(f"kubectl-ace: the token for {describe(req)} was {why} at Rancher; getting a new one",
+              file=sys.stderr)
+        return mint_and_save(req, record, login)
+
+
+def assert_rancher_answers(req: Request, record: dict | None) -> None:
+    """Raise RancherUnreachable at once when Rancher does not answer a quick /ping (from a fresh cache or a probe)."""
+    from kubectl_ace import health
+    settings = health.Settings(connect_timeout=1.0, read_timeout=1.0)
+    for key in ("rancher", f"proxy:{req.cluster}"):
+        known = health.cached(req.directory, req.server, key, settings)
+        if known is not None and not known.reachable:
+            raise RancherUnreachable(f"Rancher at {req.server} does not answer ({known.describe()})")
+    known = health.cached(req.directory, req.server, "rancher", settings)
+    if known is not None:
+        return
+    tls = tls_settings(req, record)
+    result = health.check(req.directory, req.server,
+                          [health.rancher_target(req.server, tls["cacert_pem"] or "", tls["insecure"])],
+                          settings)["rancher"]
+    if not result.reachable:
+        raise RancherUnreachable(f"Rancher at {req.server} does not answer ({result.describe()})")
+
+
+# --- noticing a re-run after a 401: what was last handed to which kubectl process ---
+
+def handout_path(req: Request) -> str:
+    import os
+    return os.path.join(req.directory, "state", f"handed-{store.server_key(req.server)}-{req.cluster or '_'}.json")
+
+
+def handed_to_this_caller(req: Request, entry: dict) -> bool:
+    """Did this very kubectl process already get this token? (client-go asks again only after a 401 or expiry.)"""
+    from kubectl_ace import caller, jsonlite
+    try:
+        with open(handout_path(req), encoding="utf-8") as handle:
+            last = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(last, dict) and last.get("caller") == caller.identity() \
+        and last.get("token_id") == entry.get("token_id")
+
+
+def remember_handout(req: Request, cred: Credential) -> None:
+    """The one small write of the hot path: which kubectl process got which token."""
+    import os
+    from kubectl_ace import caller, jsonlite
+    path = handout_path(req)
+    body = '{"caller":%s,"token_id":%s}' % (jsonlite.quote(caller.identity()),
+                                             jsonlite.quote(cred.token.partition(":")[0].removeprefix("ext/")))
+    try:
+        store.ensure_dir(req.directory)
+        store.ensure_dir(os.path.dirname(path))
+        store.write_atomic(path, body.encode())
+    except StoreError:
+        pass  # losing the marker only costs noticing one rejection
+
+
+def mark_refused(req: Request, refused: dict) -> None:
+    """Note in the store when a token was last seen refused (shown by `kubectl ace status`)."""
+    def put(current: dict | None) -> dict | None:
+        for login in (current or {}).get("logins", {}).values():
+            entry = (login.get("clusters") or {}).get(req.cluster_key)
+            if entry and entry.get("token") == refused.get("token"):
+                entry["refused_at"] = time.time()
+        return current
+    store.update(req.directory, req.server, put)
+
+
+LOGIN_WARNING = 3 * 86400.0
+
+
+def warn_if_login_ends_soon(req: Request, login: dict | None, now: float) -> None:
+    """At most once a day, say on stderr that the login runs out soon (and when)."""
+    expires = (login or {}).get("expires")
+    if expires is None or not login.get("token") or expires - now > LOGIN_WARNING:
+        return
+    import os
+    path = os.path.join(req.directory, "state", f"warned-{store.server_key(req.server)}")
+    try:
+        if now - os.stat(path).st_mtime < 86400:
+            return
+    except OSError:
+        pass
+    left = max(0.0, expires - now)
+    print(f"kubectl-ace: warning: your login to {req.server} expires in {left // 86400:.0f} d "
+          f"{left % 86400 // 3600:.0f} h (at {local_time(expires)}); renew it with: kubectl ace login --server "
+          f"{req.server}", file=sys.stderr)
+    try:
+        store.ensure_dir(os.path.dirname(path))
+        store.write_atomic(path, b"")
+    except StoreError:
+        pass
 
 
 def mint_and_save(req: Request, record: dict, login: dict) -> Credential:
@@ -150,17 +292,6 @@ def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[d
                           prompter=login_flow.TerminalPrompter())
         record = store.read(req.directory, req.server)
         return record, pick_login(record, None)
-
-
-def rancher_known_down(req: Request) -> bool:
-    """A fresh health result says Rancher (or this cluster's proxy) does not answer."""
-    from kubectl_ace import health
-    settings = health.Settings()
-    for key in ("rancher", f"proxy:{req.cluster}"):
-        result = health.cached(req.directory, req.server, key, settings)
-        if result is not None and not result.reachable:
-            return True
-    return False
 
 
 def rancher_client(req: Request, record: dict | None):

@@ -89,6 +89,11 @@ class Sandbox:
         return run(["kubectl-ace", *args], input=input, env={**self.env, **(env or {})}, timeout=timeout,
                    stdin=None if input is not None else subprocess.DEVNULL)
 
+    def shell(self, command: str, env: dict | None = None, timeout: float = 60) -> Run:
+        """Run a shell command line as this user (a fresh parent process for what it starts)."""
+        return run(["sh", "-c", command + "; exit $?"], env={**self.env, **(env or {})}, timeout=timeout,
+                   stdin=subprocess.DEVNULL)
+
     def kubectl(self, *args: str, version: tuple[int, int] = NEWEST, timeout: float = 60,
                 env: dict | None = None) -> Run:
         """Run the real kubectl of that minor version as this user."""

@@ -78,8 +78,9 @@ def test_rancher_kubeconfig_without_ace_gets_an_unscoped_token(logged_in, world)
 def test_credential_answers_in_the_version_kubectl_asked_for(logged_in):
     for api_version in (EXEC_V1, EXEC_V1BETA1):
         info = json.dumps({"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": False}})
-        result = logged_in.ace("token", f"--server={logged_in.world.rancher_url}", "--cluster=c-m-prod0001",
-                               env={"KUBERNETES_EXEC_INFO": info})
+        # Through a shell, so each run has its own parent process, as each kubectl run does.
+        result = logged_in.shell(f"kubectl-ace token --server={logged_in.world.rancher_url} --cluster=c-m-prod0001",
+                                 env={"KUBERNETES_EXEC_INFO": info})
         assert result.returncode == 0, result.stderr
         credential = json.loads(result.stdout)
         assert credential["apiVersion"] == api_version

@@ -45,9 +45,16 @@ def test_store_flag_overrides_the_environment(logged_in, tmp_path):
     assert list((other / "servers").glob("*.json"))
 
 
-def test_hot_path_imports_nothing_heavy_and_writes_nothing(logged_in, world):
+@pytest.mark.parametrize("context", ["prod", "prod-fqdn"])
+def test_hot_path_imports_nothing_heavy_and_writes_one_marker(logged_in, world, context):
+    """As kubectl runs it on a proxy and an ACE context, with a fresh health state."""
+    logged_in.exec_kubeconfig("c-m-prod0001", current=context)
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    server = world.cluster("c-m-prod0001").proxy_url if context == "prod" else \
+        world.cluster("c-m-prod0001").endpoint("fqdn").url
+    info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                       "spec": {"interactive": False, "cluster": {"server": server}}})
     args = ["token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001"]
-    assert logged_in.ace(*args).returncode == 0
     before = snapshot(logged_in.store)
     world.counters.reset()
     probe = ("import sys, io\n"
@@ -57,15 +64,18 @@ def test_hot_path_imports_nothing_heavy_and_writes_nothing(logged_in, world):
              f"code = main({args!r})\n"
              "sys.stdout = out\n"
              "print(code, ' '.join(sorted(set(sys.modules) - before)))\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=logged_in.env)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env=dict(logged_in.env, KUBERNETES_EXEC_INFO=info))
     code, modules = out.stdout.split(" ", 1)
     modules = set(modules.split())
     assert code == "0", out.stderr
     heavy = {"requests", "urllib3", "yaml", "platformdirs", "filelock", "argparse", "dataclasses", "ssl",
              "http.client", "socket", "re", "typing", "threading", "json", "datetime"}
     assert not heavy & modules
-    assert snapshot(logged_in.store) == before
-    assert world.counters.requests("rancher") == 0
+    after = snapshot(logged_in.store)
+    changed = {p for p in after if after[p] != before.get(p) and p.is_file()}
+    assert [p.name for p in changed] == ["handed-" + server_file(logged_in).stem + "-c-m-prod0001.json"]
+    assert world.counters.requests("rancher") == 0 and world.counters.requests("proxy:c-m-prod0001") == 0
 
 
 def test_corrupt_store_is_reported_and_login_sets_it_aside(logged_in, world):

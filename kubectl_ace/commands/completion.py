@@ -24,7 +24,7 @@ kubectl: kubectl ace completion install                (writes kubectl_complete-
          `kubectl ace <TAB>` then works wherever kubectl's own completion is loaded, kubectl >= 1.26)"""
 
 
-def configure(parser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("shell", choices=(*SHELLS, "install", ENGINE), metavar="{bash,zsh,fish,install}",
@@ -35,7 +35,7 @@ def configure(parser) -> None:
     parser.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.shell == ENGINE:
         candidates, directive = complete(list(args.words))
         sys.stdout.write("".join(line + "\n" for line in candidates) + f":{directive}\n")
@@ -51,7 +51,7 @@ def run(args) -> int:
     return 0
 
 
-def install_dir(args) -> str | None:
+def install_dir(args: argparse.Namespace) -> str | None:
     """The --dir given before or after `install` (argparse hands everything after it over as words)."""
     directory, words = args.dir, list(args.words)
     while words:
@@ -127,15 +127,17 @@ def split_flag(word: str) -> tuple[str, str | None]:
     return word, None
 
 
-def flags(parser) -> dict:
+def flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Option string → its action, for every option of the parser."""
     return {option: action for action in parser._actions for option in action.option_strings}
 
 
-def takes_value(action) -> bool:
+def takes_value(action: argparse.Action) -> bool:
+    """False for switches (store_true, count, help …)."""
     return action.nargs != 0
 
 
-def subcommands(parser) -> dict:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.ArgumentParser, str | None]]:
     """name → (subparser, help) for the parser's subcommands, in help order."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -144,12 +146,13 @@ def subcommands(parser) -> dict:
     return {}
 
 
-def positional_actions(parser) -> list:
+def positional_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The visible positional arguments, in order."""
     return [a for a in parser._actions if not a.option_strings and a.help != argparse.SUPPRESS
             and not isinstance(a, argparse._SubParsersAction)]
 
 
-def values(action, current: str, seen: dict) -> tuple[list[str], int]:
+def values(action: argparse.Action, current: str, seen: dict) -> tuple[list[str], int]:
     """Candidates for the value of a flag or positional."""
     if action.choices:
         return [str(c) for c in action.choices if str(c).startswith(current) and not str(c).startswith("_")], NO_FILES
@@ -277,6 +280,7 @@ def shim_text(command: list[str], windows: bool) -> str:
 # --- shell scripts ---------------------------------------------------------------------------------
 
 def script(shell: str) -> str:
+    """The completion script for the shell."""
     return {"bash": BASH, "zsh": ZSH, "fish": FISH}[shell]
 
 

@@ -77,9 +77,12 @@ def run(argv: list[str]) -> int:
     request = tokens.Request(options["server"], options["cluster"], user=options["user"],
                              provider=options["provider"], cacerts=options["cacerts"],
                              skip_verify=options["skip_verify"], force_refresh=options["force_refresh"],
-                             interactive=info.interactive, directory=options["store"])
+                             interactive=info.interactive, directory=options["store"],
+                             from_kubectl=info.from_kubectl, endpoint=info.server)
     cred = tokens.get_token(request)
     failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
+    if info.from_kubectl:
+        tokens.remember_handout(request, cred)
     sys.stdout.write(credential.render(info.api_version, cred.token, cred.reported_expiry(time.time())) + "\n")
     return 0
 
