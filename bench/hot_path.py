@@ -38,7 +38,7 @@ def seed_store(directory: str) -> None:
 
 def timed(argv: list[str], env: dict) -> float:
     # Each kubectl run is a new process: forget which process got the token last, as a new one would.
-    for marker in glob.glob(os.path.join(env.get("KUBECTL_ACE_STORE", "/nonexistent"), "state", "handed-*")):
+    for marker in glob.glob(os.path.join(env.get("KUBECTL_ACE_STORE", "/nonexistent"), "state", "handed-*", "*")):
         os.unlink(marker)
     start = time.perf_counter()
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)

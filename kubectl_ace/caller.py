@@ -30,6 +30,13 @@ def identity(pid: int | None = None) -> str:
     return f"{pid}:{start}:{exe}"
 
 
+def file_key(ident: str | None = None) -> str:
+    """The identity as a short file name."""
+    import zlib
+    pid, start, exe = (ident or identity()).split(":", 2)
+    return f"{pid}-{start}-{zlib.crc32(exe.encode()):08x}"
+
+
 def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
     """--kubeconfig and --context of the kubectl that ran this plugin."""
     argv = cmdline(pid or os.getppid())

@@ -281,13 +281,14 @@ class Report:
     """One Rancher cluster's endpoints, their probe results, and the endpoint to use."""
 
     def __init__(self, endpoints, rancher: health.Result, results: dict, chosen, token_expires: float | None,
-                 token_error: str) -> None:
+                 token_error: str, token_refused: float | None = None) -> None:
         self.endpoints = endpoints          # kubeconfig.ClusterEndpoints
         self.rancher = rancher
         self.results = results              # endpoint url -> health.Result
         self.chosen = chosen                # kubeconfig.Endpoint or None
         self.token_expires = token_expires
         self.token_error = token_error
+        self.token_refused = token_refused  # when the cluster token was last seen refused
 
 
 def survey(config, context: str, directory: str, settings: health.Settings | None = None) -> Report | None:
@@ -306,6 +307,7 @@ def survey(config, context: str, directory: str, settings: health.Settings | Non
     except Error as err:
         token_error = err.message
     record = store.read(directory, endpoints.server) or {}
+    entry = tokens.cluster_token(tokens.pick_login(record, None), endpoints.cluster_id) or {}
     targets = {"rancher": health.rancher_target(endpoints.server, record.get("cacert") or "",
                                                 bool(record.get("insecure")))}
     for endpoint in endpoints.all():
@@ -324,7 +326,7 @@ def survey(config, context: str, directory: str, settings: health.Settings | Non
         chosen = proxy
     else:
         chosen = choose(endpoints.ace, results)
-    return Report(endpoints, found["rancher"], results, chosen, expires, token_error)
+    return Report(endpoints, found["rancher"], results, chosen, expires, token_error, entry.get("refused_at"))
 
 
 def rancher_contexts(config) -> list[str]:

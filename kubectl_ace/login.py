@@ -210,15 +210,19 @@ class LogoutResult:
         self.unreachable = ""  # why Rancher could not be told, if it could not
 
 
-def log_out(server: str, directory: str) -> LogoutResult:
-    """Revoke the server's tokens at Rancher where it answers, and delete them from the store either way."""
+def log_out(server: str, directory: str, cluster: str | None = None) -> LogoutResult:
+    """Revoke the server's tokens at Rancher where it answers, and delete them from the store either way.
+
+    With `cluster`, only that cluster's token goes; the login stays.
+    """
     server = store.normalize_server(server)
     result = LogoutResult(server)
     record = store.read(directory, server)
     if record is None:
         return result
-    ca = store.ca_file(directory, server, record["cacert"]) if record.get("cacert") else None
-    client = Client(server, ca_file=ca, verify=not record.get("insecure"), read_timeout=10.0)
+    if cluster:
+        return _drop_cluster(server, directory, record, cluster, result)
+    client = _client_for(server, directory, record)
     try:
         for login in (record.get("logins") or {}).values():
             if not login.get("token"):
@@ -235,3 +239,32 @@ def log_out(server: str, directory: str) -> LogoutResult:
         result.unreachable = err.message
     store.update(directory, server, lambda current: None)
     return result
+
+
+def _drop_cluster(server: str, directory: str, record: dict, cluster: str, result: LogoutResult) -> LogoutResult:
+    client = _client_for(server, directory, record)
+    for login in (record.get("logins") or {}).values():
+        entry = (login.get("clusters") or {}).get(cluster)
+        if not entry:
+            continue
+        try:
+            if login.get("token") and api.delete(client, login["token"], entry.get("token_id")
+                                                 or api.token_id(entry["token"])):
+                result.revoked += 1
+        except AuthenticationFailed:
+            pass
+        except AceError as err:
+            result.unreachable = err.message
+
+    def drop(current: dict | None) -> dict | None:
+        for login in (current or {}).get("logins", {}).values():
+            (login.get("clusters") or {}).pop(cluster, None)
+        return current
+
+    store.update(directory, server, drop)
+    return result
+
+
+def _client_for(server: str, directory: str, record: dict) -> Client:
+    ca = store.ca_file(directory, server, record["cacert"]) if record.get("cacert") else None
+    return Client(server, ca_file=ca, verify=not record.get("insecure"), read_timeout=10.0)

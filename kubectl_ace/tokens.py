@@ -130,6 +130,7 @@ def recover(req: Request, refused: dict) -> Credential:
                 raise NotLoggedIn(f"the token for {describe(req)} was refused, and so is the login of "
                                   f"{login_name(login)}; run: kubectl ace login --server {req.server}") from None
         except RancherUnreachable as err:
+            mark_refused(req, refused)
             raise TokenRefused(f"the token for {describe(req)} was refused ({where}), and Rancher at {req.server} "
                                f"cannot be reached to replace it ({err.message})", err.detail) from None
         if state is not None and state.get("enabled", True) and not state.get("expired"):
@@ -169,36 +170,53 @@ def assert_rancher_answers(req: Request, record: dict | None) -> None:
 
 # --- noticing a re-run after a 401: what was last handed to which kubectl process ---
 
-def handout_path(req: Request) -> str:
+def handout_dir(req: Request) -> str:
     import os
-    return os.path.join(req.directory, "state", f"handed-{store.server_key(req.server)}-{req.cluster or '_'}.json")
+    return os.path.join(req.directory, "state", f"handed-{store.server_key(req.server)}-{req.cluster or '_'}")
 
 
 def handed_to_this_caller(req: Request, entry: dict) -> bool:
-    """Did this very kubectl process already get this token? (client-go asks again only after a 401 or expiry.)"""
-    from kubectl_ace import caller, jsonlite
+    """Did this very kubectl process already get this token? (client-go asks again only after a 401 or expiry.)
+
+    One small file per kubectl process: parallel kubectl runs must not overwrite each other's marks.
+    """
+    import os
+    from kubectl_ace import caller
     try:
-        with open(handout_path(req), encoding="utf-8") as handle:
-            last = jsonlite.loads(handle.read())
-    except (OSError, ValueError):
+        with open(os.path.join(handout_dir(req), caller.file_key()), encoding="utf-8") as handle:
+            return handle.read() == entry.get("token_id")
+    except OSError:
         return False
-    return isinstance(last, dict) and last.get("caller") == caller.identity() \
-        and last.get("token_id") == entry.get("token_id")
 
 
 def remember_handout(req: Request, cred: Credential) -> None:
-    """The one small write of the hot path: which kubectl process got which token."""
+    """The one small write of the hot path: which token this kubectl process got."""
     import os
-    from kubectl_ace import caller, jsonlite
-    path = handout_path(req)
-    body = '{"caller":%s,"token_id":%s}' % (jsonlite.quote(caller.identity()),
-                                             jsonlite.quote(cred.token.partition(":")[0].removeprefix("ext/")))
+    from kubectl_ace import caller
+    folder = handout_dir(req)
     try:
-        store.ensure_dir(req.directory)
-        store.ensure_dir(os.path.dirname(path))
-        store.write_atomic(path, body.encode())
+        if not os.path.isdir(folder):
+            store.ensure_dir(req.directory)
+            store.ensure_dir(os.path.dirname(folder))
+            store.ensure_dir(folder)
+        store.write_atomic(os.path.join(folder, caller.file_key()),
+                           cred.token.partition(":")[0].removeprefix("ext/").encode())
     except StoreError:
-        pass  # losing the marker only costs noticing one rejection
+        pass  # losing the mark only costs noticing one rejection
+
+
+def prune_handouts(req: Request, older_than: float = 86400.0) -> None:
+    """Forget the marks of kubectl processes long gone (done on the mint path, never the hot path)."""
+    import os
+    folder = handout_dir(req)
+    now = time.time()
+    try:
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if now - os.stat(path).st_mtime > older_than:
+                os.unlink(path)
+    except OSError:
+        pass
 
 
 def mark_refused(req: Request, refused: dict) -> None:
@@ -227,9 +245,8 @@ def warn_if_login_ends_soon(req: Request, login: dict | None, now: float) -> Non
             return
     except OSError:
         pass
-    left = max(0.0, expires - now)
-    print(f"kubectl-ace: warning: your login to {req.server} expires in {left // 86400:.0f} d "
-          f"{left % 86400 // 3600:.0f} h (at {local_time(expires)}); renew it with: kubectl ace login --server "
+    days, hours = divmod(round(max(0.0, expires - now) / 3600), 24)
+    print(f"kubectl-ace: warning: your login to {req.server} expires in {days} d {hours} h (at {local_time(expires)}); renew it with: kubectl ace login --server "
           f"{req.server}", file=sys.stderr)
     try:
         store.ensure_dir(os.path.dirname(path))
@@ -266,6 +283,7 @@ def mint_and_save(req: Request, record: dict, login: dict) -> Credential:
         return current
 
     store.update(req.directory, req.server, put)
+    prune_handouts(req)
     return Credential(entry["token"], entry["expires"])
 
 

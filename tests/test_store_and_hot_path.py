@@ -74,7 +74,7 @@ def test_hot_path_imports_nothing_heavy_and_writes_one_marker(logged_in, world, 
     assert not heavy & modules
     after = snapshot(logged_in.store)
     changed = {p for p in after if after[p] != before.get(p) and p.is_file()}
-    assert [p.name for p in changed] == ["handed-" + server_file(logged_in).stem + "-c-m-prod0001.json"]
+    assert [p.parent.name for p in changed] == ["handed-" + server_file(logged_in).stem + "-c-m-prod0001"]
     assert world.counters.requests("rancher") == 0 and world.counters.requests("proxy:c-m-prod0001") == 0
 
 

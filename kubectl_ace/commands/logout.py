@@ -13,6 +13,7 @@ HELP = "Revoke this tool's tokens at Rancher and delete them from the store"
 def configure(parser) -> None:
     parser.add_argument("--server", help="the Rancher server (needed when logged in to several)")
     parser.add_argument("--all", action="store_true", help="log out of every server")
+    parser.add_argument("--cluster", help="only drop (and revoke) this cluster's token; keep the login")
 
 
 def run(args) -> int:
@@ -29,8 +30,16 @@ def run(args) -> int:
         return 0
     else:
         raise UsageError("logged in to several servers (" + ", ".join(known) + "); pass --server URL or --all")
+    if args.cluster and len(targets) != 1:
+        raise UsageError("--cluster needs exactly one server; pass --server URL")
     for server in targets:
-        result = login.log_out(server, directory)
+        result = login.log_out(server, directory, cluster=args.cluster)
+        if args.cluster:
+            what = f"the token for cluster {args.cluster} on {server}"
+            note = (f"; Rancher could not be told ({result.unreachable})" if result.unreachable
+                    else f"; {result.revoked} token(s) revoked at Rancher")
+            print(f"Dropped {what}{note}.", file=sys.stderr)
+            continue
         note = (f"; Rancher could not be told ({result.unreachable}), the tokens expire on their own"
                 if result.unreachable else f"; {result.revoked} token(s) revoked at Rancher")
         print(f"Logged out of {server}{note}.", file=sys.stderr)

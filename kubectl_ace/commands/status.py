@@ -56,9 +56,13 @@ def as_data(report: failover.Report, current: str) -> dict:
     return {"server": report.endpoints.server, "cluster": report.endpoints.cluster_id,
             "rancher": {"reachable": report.rancher.reachable, "latencyMs": report.rancher.latency_ms,
                         "result": report.rancher.describe()},
-            "token": {"expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(report.token_expires))
-                      if report.token_expires else None, "error": report.token_error or None},
+            "token": {"expires": stamp(report.token_expires), "error": report.token_error or None,
+                      "refusedAt": stamp(report.token_refused)},
             "chosen": report.chosen.context if report.chosen else None, "endpoints": rows}
+
+
+def stamp(epoch: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
 
 def print_table(data: list[dict]) -> None:
@@ -77,6 +81,8 @@ def print_table(data: list[dict]) -> None:
         rancher = cluster["rancher"]
         state = f"reachable ({rancher['latencyMs']:.0f} ms)" if rancher["reachable"] else f"DOWN ({rancher['result']})"
         token = cluster["token"]["expires"] or f"none ({cluster['token']['error']})"
+        if cluster["token"]["refusedAt"]:
+            token += f", last refused {cluster['token']['refusedAt']}"
         chosen = cluster["chosen"] or "nothing healthy"
         print(f"\ncluster {cluster['cluster']}: Rancher {cluster['server']} {state}; would use {chosen}; "
               f"token expires {token}")
