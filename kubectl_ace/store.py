@@ -168,17 +168,22 @@ def ensure_dir(path: str) -> None:
         raise StoreError(f"cannot create the token store directory {path}: {err.strerror}") from None
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Write a temporary file beside `path`, flush it to disk, then rename it over `path`.
+
+    durable=False skips the fsync, for small marks whose loss costs nothing (the rename stays atomic).
+    """
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             os.write(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(tmp, mode)  # the umask may have narrowed or the platform widened it
+        if durable:
+            os.chmod(tmp, mode)  # the umask may have narrowed it; a mark only ever needs to be private
         os.replace(tmp, path)
     except OSError as err:
         try:

@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import io
 import json
 import os
 import platform
-import shutil
 import stat
 import subprocess
 import sys
@@ -72,10 +70,12 @@ def source_date_epoch() -> int:
 
 
 def archive_name(ver: str, os_name: str, arch: str) -> str:
+    """kubectl-ace_<version>_<os>_<arch>.tar.gz, or .zip for Windows."""
     return f"{NAME}_{ver}_{os_name}_{arch}.{'zip' if os_name == 'windows' else 'tar.gz'}"
 
 
 def executable_name(os_name: str, name: str = NAME) -> str:
+    """The executable's file name on that os."""
     return name + ".exe" if os_name == "windows" else name
 
 
@@ -102,6 +102,7 @@ def tree_entries(top: Path, arcname: str, extra: dict[str, Path]) -> list[tuple[
     entries: list[tuple[str, Path | None]] = [(arcname, None)]
 
     def walk(directory: Path, prefix: str, ancestors: frozenset[str], added: dict[str, Path]) -> None:
+        """Add directory's children (and the extra files) in name order, depth first."""
         children = {name: directory / name for name in os.listdir(directory)}
         children.update(added)
         for name in sorted(children):
@@ -165,6 +166,7 @@ def pack_zip(entries: list[tuple[str, Path | None]], destination: Path, epoch: i
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -188,6 +190,7 @@ def smoke(executable: Path) -> None:
         env.update(HOME=home, USERPROFILE=home, KUBECTL_ACE_STORE=os.path.join(home, "store"))
 
         def run(*args: str, extra: dict | None = None) -> subprocess.CompletedProcess:
+            """Run the built app with a fresh home and an empty store."""
             return subprocess.run([str(executable), *args], capture_output=True, text=True, timeout=60,
                                   env={**env, **(extra or {})}, stdin=subprocess.DEVNULL)
 
@@ -250,6 +253,7 @@ def build_bare(out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: build (and pack) or build the baseline; one-line errors."""
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory (default: dist/)")
     parser.add_argument("--smoke", action="store_true", help="run the built app before packing it")
