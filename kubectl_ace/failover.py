@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from kubectl_ace import caller, health, jsonlite, store
+from kubectl_ace import jsonlite, store
 from kubectl_ace.errors import AceError, FailedOver
 
 PROXY_MARK = "/k8s/clusters/"
@@ -20,10 +20,17 @@ class Options:
     """Failover switches, from token flags or the environment."""
 
     def __init__(self, failover: bool | None = None, switch_back: bool | None = None,
-                 settings: health.Settings | None = None) -> None:
+                 connect_timeout: float | None = None, read_timeout: float | None = None,
+                 healthy_ttl: float | None = None) -> None:
         self.failover = _env_on("KUBECTL_ACE_FAILOVER") if failover is None else failover
         self.switch_back = _env_on("KUBECTL_ACE_SWITCH_BACK") if switch_back is None else switch_back
-        self.settings = settings or health.Settings()
+        self._timings = (connect_timeout, read_timeout, healthy_ttl)
+
+    @property
+    def settings(self):
+        """Probe settings (health is imported only when a probe or its cache is needed)."""
+        from kubectl_ace import health
+        return health.Settings(*self._timings)
 
 
 class Location:
@@ -68,6 +75,7 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, direct
 
 
 def proxy_guard(where: Location, cluster: dict, token: str, directory: str, options: Options) -> None:
+    from kubectl_ace import health
     ca = _ca(cluster) or ((store.read(directory, where.server) or {}).get("cacert") or "")
     target = health.proxy_target(where.server, where.cluster_id, token, ca, bool(cluster.get("insecure-skip-tls-verify")))
     result = health.check(directory, where.server, [target], options.settings)[target.key]
@@ -76,9 +84,9 @@ def proxy_guard(where: Location, cluster: dict, token: str, directory: str, opti
     fail_over(where, result, token, directory, options)
 
 
-def fail_over(where: Location, result: health.Result, token: str, directory: str, options: Options) -> None:
+def fail_over(where: Location, result, token: str, directory: str, options: Options) -> None:
     """Switch kubectl's current context to the best healthy ACE endpoint and end this call at once."""
-    from kubectl_ace import kubeconfig
+    from kubectl_ace import caller, kubeconfig
 
     kube_file, explicit_context = caller.kubectl_args()
     config = kubeconfig.load(kube_file)
@@ -116,8 +124,9 @@ def fail_over(where: Location, result: health.Result, token: str, directory: str
                                        "command again"))
 
 
-def best_ace(endpoints, token: str, directory: str, settings: health.Settings):
+def best_ace(endpoints, token: str, directory: str, settings):
     """Probe every ACE endpoint; the FQDN endpoint when healthy, else the fastest healthy node."""
+    from kubectl_ace import health
     targets = {e.url: health.ace_target(endpoints.cluster_id, e.url, token, e.ca_data, e.insecure)
                for e in endpoints.ace}
     by_key = health.check(directory, endpoints.server, list(targets.values()), settings)
@@ -142,6 +151,7 @@ def switch_back(where: Location, cluster_id: str, token: str, directory: str, op
     if not mine:
         return
     record = mine[0]
+    from kubectl_ace import health
     target = health.proxy_target(where.server, record["cluster"], token, record.get("proxy_ca", ""),
                                  record.get("proxy_insecure", False))
     if not health.check(directory, where.server, [target], options.settings)[target.key].healthy:
@@ -202,6 +212,7 @@ def notice(directory: str, message: str) -> str:
     """The message the first time this kubectl process hears it, else "" (kubectl retries discovery and would
     show it again and again)."""
     import json
+    from kubectl_ace import caller
     path = os.path.join(directory, "state", "notices.json")
     me, now = caller.identity(), time.time()
     try:
@@ -219,6 +230,7 @@ def notice(directory: str, message: str) -> str:
 
 def resolved_cluster(directory: str) -> dict:
     """The cluster entry kubectl is using, as exec cluster info, cached by the kubeconfig files' mtimes."""
+    from kubectl_ace import caller
     kube_file, context = caller.kubectl_args()
     paths = caller.kubeconfig_paths(kube_file)
     stamps = []
@@ -280,7 +292,7 @@ def _env_on(name: str) -> bool:
 class Report:
     """One Rancher cluster's endpoints, their probe results, and the endpoint to use."""
 
-    def __init__(self, endpoints, rancher: health.Result, results: dict, chosen, token_expires: float | None,
+    def __init__(self, endpoints, rancher, results: dict, chosen, token_expires: float | None,
                  token_error: str, token_refused: float | None = None) -> None:
         self.endpoints = endpoints          # kubeconfig.ClusterEndpoints
         self.rancher = rancher
@@ -291,9 +303,9 @@ class Report:
         self.token_refused = token_refused  # when the cluster token was last seen refused
 
 
-def survey(config, context: str, directory: str, settings: health.Settings | None = None) -> Report | None:
+def survey(config, context: str, directory: str, settings=None) -> Report | None:
     """Probe Rancher, the proxy and every ACE endpoint of `context`'s cluster in parallel, and choose."""
-    from kubectl_ace import kubeconfig, tokens
+    from kubectl_ace import health, kubeconfig, tokens
     from kubectl_ace.errors import AceError as Error
 
     endpoints = kubeconfig.rancher_endpoints(config, context)

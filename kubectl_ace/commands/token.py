@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import credential, failover, health, tokens
+from kubectl_ace import credential, failover, tokens
 from kubectl_ace.errors import UsageError
 
 HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
@@ -54,11 +54,11 @@ def parse(argv: list[str]) -> dict:
 
 
 def guard_options(options: dict) -> failover.Options:
-    settings = health.Settings(connect_timeout=seconds(options, "connect_timeout"),
-                               read_timeout=seconds(options, "probe_timeout"),
-                               healthy_ttl=seconds(options, "health_ttl"))
     return failover.Options(failover=False if options["no_failover"] else None,
-                            switch_back=False if options["no_switch_back"] else None, settings=settings)
+                            switch_back=False if options["no_switch_back"] else None,
+                            connect_timeout=seconds(options, "connect_timeout"),
+                            read_timeout=seconds(options, "probe_timeout"),
+                            healthy_ttl=seconds(options, "health_ttl"))
 
 
 def seconds(options: dict, name: str) -> float | None:
