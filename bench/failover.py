@@ -98,6 +98,24 @@ def main() -> int:
             report[f"first_call_{fault}_s"] = round(statistics.median(times), 2)
             world.rancher.set_mode("up")
             world.cluster("c-m-prod0001").agent_connected = True
+        # An expired token while Rancher is down (issue 7: a clear message within 2 s, no prompt, no hang).
+        times = []
+        for _ in range(args.trials):
+            sandbox.exec_kubeconfig("c-m-prod0001", current="prod-fqdn")
+            world.rancher.set_mode("up")
+            sandbox.age_health()
+            assert subprocess.run([kubectl, "get", "namespaces"], env=sandbox.env, capture_output=True).returncode == 0
+            path = next((sandbox.store / "servers").glob("*.json"))
+            data = json.loads(path.read_text())
+            data["logins"]["admin"]["clusters"]["c-m-prod0001"]["expires"] = time.time() - 60
+            path.write_text(json.dumps(data))
+            world.rancher.set_mode("stopped")
+            start = time.perf_counter()
+            done = subprocess.run([kubectl, "get", "namespaces"], env=sandbox.env, capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+            assert "expired at" in done.stderr, done.stderr
+        report["expired_token_rancher_down_s"] = round(statistics.median(times), 2)
+        world.rancher.set_mode("up")
     print(json.dumps(report, indent=2))
     return 0
 

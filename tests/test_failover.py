@@ -176,12 +176,14 @@ def test_writes_land_where_client_go_puts_them(on_proxy, world, tmp_path):
     first.write_text("# my own notes\n" + yaml.safe_dump(unrelated))
     second.write_text("# managed by hand\n" + yaml.safe_dump(config, sort_keys=False))
     first_before, second_before = first.read_text(), second.read_text()
+    second.chmod(0o640)
     env = {"KUBECONFIG": f"{first}:{second}"}
     world.rancher.set_mode("stopped")
     result = on_proxy.kubectl("get", "namespaces", env=env)
     assert "switched the current context" in result.stderr
     assert first.read_text() == first_before
     assert second.read_text() == second_before.replace("current-context: prod", "current-context: prod-fqdn")
+    assert second.stat().st_mode & 0o777 == 0o640
     assert on_proxy.kubectl("get", "namespaces", env=env).returncode == 0
 
 
