@@ -14,7 +14,6 @@ sha256 is computed from the file. --partial drops the platforms whose archive is
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -22,6 +21,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TEMPLATE = HERE / "ace.yaml"
+sys.path.insert(0, str(ROOT / "packaging"))
+# The archive names, the version and the checksums are the build script's: one definition of each.
+from build import archive_name, sha256_file  # noqa: E402
+from build import version as default_version  # noqa: E402
 NAME = "kubectl-ace"
 PLACEHOLDER = re.compile(r"\{\{(tag|homepage|uri|sha256)(?::([a-z0-9]+)/([a-z0-9]+))?\}\}")
 GITHUB_RELEASE = re.compile(r"^(https://github\.com/[^/]+/[^/]+)/releases/download/")
@@ -30,30 +33,6 @@ REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 class GenerateError(Exception):
     """A one-line problem for the user."""
-
-
-def default_version() -> str:
-    """kubectl_ace.__version__ from the source tree."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from kubectl_ace import __version__
-    finally:
-        sys.path.pop(0)
-    return __version__
-
-
-def archive_name(version: str, os_name: str, arch: str) -> str:
-    """The file name packaging/build.py gives that platform's archive."""
-    return f"{NAME}_{version}_{os_name}_{arch}.{'zip' if os_name == 'windows' else 'tar.gz'}"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def split_template(text: str) -> tuple[str, list[str]]:
