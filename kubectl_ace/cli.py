@@ -7,7 +7,8 @@ import sys
 from kubectl_ace.errors import AceError
 
 # Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
-COMMANDS = ("login", "logout", "token", "status", "switch", "kubectl", "completion", "version")
+COMMANDS = ("login", "logout", "kubeconfig", "convert", "doctor", "token", "status", "switch", "kubectl", "completion",
+            "version")
 GLOBAL_VALUE_FLAGS = ("--kubeconfig", "--context", "--store")
 
 

@@ -380,8 +380,7 @@ def new_config() -> dict:
 
 
 def upsert(data: dict, key: str, item: dict) -> str:
-    """Put a named entry into data[key]: replace the entry of that name in place, else append. Returns
-    "added", "updated" or "same"."""
+    """Replace data[key]'s entry of that name in place, else append it: "added", "updated" or "same"."""
     items = data.get(key)
     if not isinstance(items, list):
         items = data[key] = []
@@ -423,8 +422,8 @@ class MergeResult:
 
 def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], current_context: str | None = None,
                   directory: str | None = None) -> MergeResult:
-    """Write named entries by client-go's rules: an existing entry is replaced in the file it came from, a new
-    one goes to the default file; `current_context` is set (in the file client-go would use) only when none is."""
+    """Write entries by client-go's rules: existing ones in their own file, new ones in the default file."""
+    # current_context is set (where client-go would write it) only when the merged config has none.
     target = default_file(config)
     plan: dict[str, list[tuple[str, dict]]] = {}
     for key, _ in ENTRY_KINDS:

@@ -10,14 +10,15 @@ import sys
 import time
 
 from kubectl_ace import store
-from kubectl_ace.errors import (AuthenticationFailed, NotLoggedIn, RancherUnreachable, StoreError,
+from kubectl_ace.errors import (AceError, AuthenticationFailed, NotLoggedIn, RancherUnreachable, StoreError,
                                 TokenExpired, TokenRefused)
 
 REPORT_MARGIN = 30.0      # expirationTimestamp is reported this much early (client-go has no skew margin)
 MIN_VALIDITY = 10.0       # a token with less than this left is not handed out
 MIN_LOGIN_LEFT = 120.0    # a login with less than this left cannot usefully mint
-INTERACTIVE_WAIT = 300.0  # how long to wait for another process's password prompt
+INTERACTIVE_WAIT = 960.0  # how long to wait for another process's login (a browser login may take 15 min)
 MINT_WAIT = 60.0
+STARTED = time.time()     # when this process started: a login that failed since then was meant for us too
 
 
 class Request:
@@ -26,7 +27,7 @@ class Request:
     def __init__(self, server: str, cluster: str | None, *, user: str | None = None, provider: str | None = None,
                  cacerts: str | None = None, skip_verify: bool = False, force_refresh: bool = False,
                  interactive: bool = False, directory: str | None = None, from_kubectl: bool = False,
-                 endpoint: str = "") -> None:
+                 endpoint: str = "", auth_flow: str | None = None) -> None:
         self.server = store.normalize_server(server)
         self.cluster = cluster or None
         self.user = user
@@ -38,6 +39,7 @@ class Request:
         self.directory = store.store_dir(directory)
         self.from_kubectl = from_kubectl  # run by kubectl's exec protocol (so a re-run can mean a 401)
         self.endpoint = endpoint          # the server URL kubectl is about to call, when it said
+        self.auth_flow = auth_flow        # Azure AD: devicecode or authcode
 
     @property
     def cluster_key(self) -> str:
@@ -288,7 +290,12 @@ def mint_and_save(req: Request, record: dict, login: dict) -> Credential:
 
 
 def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[dict, dict]:
-    """Log in from the exec path: only when someone can answer, and one prompt at a time per server."""
+    """Log in from the exec path: only when someone can answer, and one prompt or browser login at a time per server.
+
+    Processes that waited while another one's login failed (wrong password, timeout, Ctrl-C) fail at
+    once with its reason instead of each prompting or opening a browser tab in turn; so do the runs
+    kubectl makes again for its later requests once the plugin failed.
+    """
     if not req.interactive:
         if login is None:
             raise NotLoggedIn(f"not logged in to {req.server}; run: kubectl ace login --server {req.server}")
@@ -302,14 +309,82 @@ def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[d
         fresh_login = pick_login(record, req.user)
         if usable_login(fresh_login, time.time()):
             return record, fresh_login  # another process logged in while we waited
+        failure, told = recent_login_failure(req)
+        if told:
+            raise NotLoggedIn("")  # this kubectl was told already, by an earlier run: once is enough
+        if failure:
+            raise NotLoggedIn(f"a login to {req.server} just failed ({failure}); "
+                              f"run: kubectl ace login --server {req.server}")
+        if login and login.get("origin") == "api-key":
+            # An API key is made by hand in the UI: no prompt can replace it.
+            raise NotLoggedIn(f"the API key kubectl-ace uses for {req.server} has expired or was revoked; create "
+                              f"a new one in the Rancher UI and run: kubectl ace login --server {req.server} "
+                              "--token-stdin")
         print(f"kubectl-ace: logging in to {req.server} for kubectl", file=sys.stderr)
         tls = tls_settings(req, record)
         username = req.user if req.user and login is not None and login_name(login) == req.user else None
-        login_flow.log_in(req.server, req.directory, provider=req.provider, user=username,
-                          cacert_pem=tls["cacert_pem"], insecure=tls["insecure"],
-                          prompter=login_flow.TerminalPrompter())
+        try:
+            login_flow.log_in(req.server, req.directory, provider=req.provider, user=username,
+                              cacert_pem=tls["cacert_pem"], insecure=tls["insecure"],
+                              prompter=login_flow.TerminalPrompter(),
+                              options=login_flow.LoginOptions(auth_flow=req.auth_flow),
+                              preferred=(login or {}).get("provider"))
+        except AceError as err:
+            note_login_failure(req, err.message)
+            raise
         record = store.read(req.directory, req.server)
         return record, pick_login(record, None)
+
+
+def login_failure_path(req: Request) -> str:
+    import os
+    return os.path.join(req.directory, "state", f"login-failed-{store.server_key(req.server)}")
+
+
+def note_login_failure(req: Request, why: str) -> None:
+    """Tell the processes waiting for this login, and the kubectl it failed for, why it failed (one line, no secrets)."""
+    write_login_failure(req, time.time(), why, [caller_key()] if req.from_kubectl else [])
+
+
+def recent_login_failure(req: Request) -> tuple[str, bool]:
+    """Why a login failed since this process started or for the kubectl running it ("" when none did),
+    and whether that kubectl was already told.
+
+    Called under the login lock. A kubectl told about the failure is remembered: it runs the plugin
+    again for each of its later requests, and those runs must not prompt again either.
+    """
+    from kubectl_ace import jsonlite
+    try:
+        with open(login_failure_path(req), encoding="utf-8") as handle:
+            data = jsonlite.loads(handle.read())
+        at, why, callers = float(data["at"]), str(data["why"]), [str(c) for c in data.get("callers") or []]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "", False
+    me = caller_key() if req.from_kubectl else ""
+    if me and me in callers and time.time() - at < 600:
+        return why, True  # kubectl runs the plugin again within seconds; a long-lived client is asked again later
+    if at < STARTED:
+        return "", False
+    if me:
+        write_login_failure(req, at, why, callers + [me])
+    return why, False
+
+
+def write_login_failure(req: Request, at: float, why: str, callers: list[str]) -> None:
+    import json
+    import os
+    try:
+        store.ensure_dir(os.path.join(req.directory, "state"))
+        store.write_atomic(login_failure_path(req), json.dumps({"at": at, "why": why, "callers": callers[-64:]})
+                           .encode(), durable=False)
+    except StoreError:
+        pass  # the waiters then try a login of their own
+
+
+def caller_key() -> str:
+    """The kubectl process that runs this plugin (only meaningful when run by kubectl)."""
+    from kubectl_ace import caller
+    return caller.file_key()
 
 
 def rancher_client(req: Request, record: dict | None):

@@ -154,3 +154,42 @@ def generate_kubeconfig(sandbox, world, cluster_id: str) -> str:
     text = answer.json()["config"]
     yaml.safe_load(text)
     return text
+
+
+def test_without_a_login_an_interactive_kubectl_gets_a_prompt(sandbox, world):
+    """kubectl on a terminal (interactiveMode IfAvailable) passes its stdin: the plugin prompts on stderr."""
+    import os
+    import select
+    import subprocess
+
+    from tests.conftest import KUBECTLS, NEWEST, PASSWORD
+    sandbox.exec_kubeconfig("c-m-prod0001", api_version=EXEC_V1BETA1, current="prod-fqdn")
+    # The login it starts needs Rancher's CA: `--cacerts`, as for `rancher token`.
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    config["users"][0]["user"]["exec"]["args"].append(f"--cacerts={world.rancher_ca_file}")
+    sandbox.write_kubeconfig(config)
+    master, slave = os.openpty()
+    proc = subprocess.Popen([KUBECTLS[NEWEST], "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=sandbox.env, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def wait_for(text: bytes) -> None:
+        nonlocal seen
+        while text not in seen:
+            ready, _, _ = select.select([proc.stderr], [], [], 30)
+            assert ready, f"no {text!r} prompt; saw {seen[-300:]!r}"
+            seen += os.read(proc.stderr.fileno(), 4096)
+
+    try:
+        wait_for(b"Username: ")
+        os.write(master, b"admin\n")
+        wait_for(b"Password for admin: ")
+        os.write(master, PASSWORD.encode() + b"\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        os.close(master)
+    assert proc.returncode == 0, err
+    assert b"kube-system" in out and b"Username" not in out and PASSWORD.encode() not in seen + err
+    assert world.counters.logins() == 1 and world.counters.mints("c-m-prod0001") == 1

@@ -17,10 +17,19 @@ def configure(parser) -> None:
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     secret.add_argument("--token-stdin", action="store_true",
-                        help="read a Rancher API key (token-xxxxx:secret) from stdin; works with every provider")
+                        help="read a Rancher API key (token-xxxxx:secret) from stdin; works with every provider, "
+                             "and is how GitHub, Google, OIDC, Keycloak OIDC and Cognito users log in "
+                             "(create the key in the Rancher UI: Account & API Keys, Scope: No Scope)")
     parser.add_argument("--cacert", help="PEM file with Rancher's CA certificate")
     parser.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify Rancher's certificate")
     parser.add_argument("--ttl", help="lifetime of the login, e.g. 12h, 7d (default: Rancher's)")
+    parser.add_argument("--auth-flow", choices=("devicecode", "authcode"),
+                        help="Azure AD sign-in: device code (default) or auth code with PKCE in a browser "
+                             "(default from $CATTLE_OAUTH_AUTH_FLOW)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="print the login URL of a browser login instead of opening it")
+    parser.add_argument("--login-timeout", metavar="DURATION",
+                        help="how long to wait for a browser login, e.g. 5m (default 15m)")
 
 
 def run(args) -> int:
@@ -35,16 +44,24 @@ def run(args) -> int:
         else:
             password = value
     cacert = tokens.read_ca(args.cacert) if args.cacert else None
+    options = login.LoginOptions(auth_flow=args.auth_flow, open_browser=False if args.no_browser else None,
+                                 timeout=parse_duration(args.login_timeout, "--login-timeout")
+                                 if args.login_timeout else None)
     result = login.log_in(args.server, directory, provider=args.auth_provider, user=args.user, password=password,
                           api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
-                          ttl_seconds=parse_duration(args.ttl) if args.ttl else None)
-    until = "never expires" if result.expires is None else f"valid until {tokens.local_time(result.expires)}"
-    print(f"Logged in to {result.server} as {result.user} ({result.provider or 'API key'}); {until}.",
-          file=sys.stderr)
+                          ttl_seconds=parse_duration(args.ttl) if args.ttl else None, options=options)
+    if result.origin == "api-key":
+        until = ("the key never expires" if result.expires is None
+                 else f"the key expires at {tokens.local_time(result.expires)}")
+        print(f"Logged in to {result.server} with an API key of {result.user}"
+              + (f" ({result.provider})" if result.provider else "") + f"; {until}.", file=sys.stderr)
+    else:
+        until = "never expires" if result.expires is None else f"valid until {tokens.local_time(result.expires)}"
+        print(f"Logged in to {result.server} as {result.user} ({result.provider}); {until}.", file=sys.stderr)
     return 0
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, flag: str = "--ttl") -> float:
     """`90m`, `12h`, `7d`, `1h30m`, `3600` (seconds) → seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     total, number = 0.0, ""
@@ -55,9 +72,9 @@ def parse_duration(text: str) -> float:
             total += float(number) * units[char]
             number = ""
         else:
-            raise UsageError(f"--ttl {text!r} is not a duration; use e.g. 90m, 12h or 7d")
+            raise UsageError(f"{flag} {text!r} is not a duration; use e.g. 90m, 12h or 7d")
     if number:
         total += float(number)
     if total <= 0:
-        raise UsageError(f"--ttl {text!r} must be longer than zero")
+        raise UsageError(f"{flag} {text!r} must be longer than zero")
     return total

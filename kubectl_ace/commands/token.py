@@ -78,7 +78,7 @@ def run(argv: list[str]) -> int:
                              provider=options["provider"], cacerts=options["cacerts"],
                              skip_verify=options["skip_verify"], force_refresh=options["force_refresh"],
                              interactive=info.interactive, directory=options["store"],
-                             from_kubectl=info.from_kubectl, endpoint=info.server)
+                             from_kubectl=info.from_kubectl, endpoint=info.server, auth_flow=options["auth_flow"])
     cred = tokens.get_token(request)
     failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
     if info.from_kubectl:
@@ -88,6 +88,7 @@ def run(argv: list[str]) -> int:
 
 
 HELP = """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
+                         [--auth-flow devicecode|authcode]
                          [--cacerts FILE] [--skip-verify] [--force-refresh] [--store DIR]
                          [--no-failover] [--no-switch-back] [--probe-timeout S]
                          [--connect-timeout S] [--health-ttl S]
@@ -100,4 +101,8 @@ When kubectl is about to use a Rancher proxy context and the proxy does not answ
 context is switched to the cluster's best healthy ACE context and this call fails at once; when
 Rancher is healthy again, a context the tool switched is switched back. Environment:
 KUBECTL_ACE_FAILOVER=0, KUBECTL_ACE_SWITCH_BACK=0, KUBECTL_ACE_PROBE_TIMEOUT (read, s),
-KUBECTL_ACE_CONNECT_TIMEOUT (s), KUBECTL_ACE_HEALTH_TTL (s, default 10)."""
+KUBECTL_ACE_CONNECT_TIMEOUT (s), KUBECTL_ACE_HEALTH_TTL (s, default 10).
+
+When the login has run out and kubectl runs on a terminal, the login runs here, on stderr, as
+`kubectl ace login` would (one process logs in, the others wait for it); KUBECTL_ACE_NO_BROWSER=1
+only prints a browser login's URL, KUBECTL_ACE_LOGIN_TIMEOUT (s, default 900) bounds its wait."""

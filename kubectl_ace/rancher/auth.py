@@ -52,16 +52,36 @@ def find(providers: Providers, wanted: str) -> dict:
     raise UsageError(f"auth provider {wanted!r} is not enabled on this Rancher; enabled: {names}")
 
 
+def flow_of(provider: dict) -> str:
+    """How a provider's users log in here: password, saml, azure, or api-key (everything else)."""
+    kind = provider.get("type")
+    if kind in BASIC:
+        return "password"
+    if kind in SAML:
+        return "saml"
+    if kind in OAUTH:
+        return "azure"
+    return "api-key"
+
+
+def login_path(providers: Providers, provider: dict) -> str:
+    """POST /v1-public/login, or /v3-public/<type>s/<id>?action=login when discovery fell back to v3."""
+    if providers.api == "v1":
+        return "/v1-public/login"
+    return f"/v3-public/{provider['type']}s/{provider_id(provider)}?action=login"
+
+
+def check_login_answer(client: Client, answer: Response) -> None:
+    """A 201 login answer must carry the token (≥2.13 small body or ≤2.12 Norman token)."""
+    token = answer.body.get("token") if isinstance(answer.body, dict) else None
+    if not isinstance(token, str) or ":" not in token:
+        raise RancherError(f"{client.server} accepted the login but sent no token")
+
+
 def password_login(client: Client, providers: Providers, provider: dict, username: str, password: str,
                    response_type: str = "kubeconfig") -> Response:
     """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token)."""
     body = {"type": provider["type"], "responseType": response_type, "username": username, "password": password}
-    if providers.api == "v1":
-        path = "/v1-public/login"
-    else:
-        path = f"/v3-public/{provider['type']}s/{provider_id(provider)}?action=login"
-    answer = client.request("POST", path, body=body, expect=(201,))
-    token = answer.body.get("token") if isinstance(answer.body, dict) else None
-    if not isinstance(token, str) or ":" not in token:
-        raise RancherError(f"{client.server} accepted the login but sent no token")
+    answer = client.request("POST", login_path(providers, provider), body=body, expect=(201,))
+    check_login_answer(client, answer)
     return answer

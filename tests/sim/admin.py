@@ -6,6 +6,8 @@ import json
 from typing import Optional
 
 from .listener import Listener, Request, Response
+from .providers import SAML_PROVIDERS
+from .saml import parse_login_url
 from .world import World
 
 USAGE = """POST /rancher/mode                {"mode": "up|stopped|stalled|slow|error|html", "slow_seconds": 5}
@@ -15,6 +17,9 @@ POST /cluster/<id>/cache-ttl      {"seconds": 0}
 POST /token/<name>/revoke | /disable | /expire
 POST /settings                    {"kubeconfig-generate-token": "false"}
 POST /counters/reset
+POST /saml/complete               {"url": "<dashboard login URL>", "username": "alice", "provider": "okta",
+                                   "tamper": null | "garbage" | "wrong-key"}   (the browser + IdP step)
+POST /azure/device                {"user_code": "ABCD1234X", "username": "alice"} | {"user_code": …, "decline": true}
 GET  /counters | /tokens | /state
 """
 
@@ -102,9 +107,35 @@ class AdminServer:
             if len(parts) == 4 and parts[2] == "endpoint":
                 cluster.endpoint(parts[3]).set_down(bool(body["down"]))
                 return _ok()
+        if parts == ["saml", "complete"]:
+            return self._saml_complete(body)
+        if parts == ["azure", "device"]:
+            if w.azure is None:
+                raise ValueError("Azure AD is not enabled (World.enable_azure_ad)")
+            if body.get("decline"):
+                w.azure.decline(str(body["user_code"]))
+            else:
+                w.azure.approve(str(body["user_code"]), str(body["username"]))
+            return _ok()
         if len(parts) == 3 and parts[0] == "token":
             action = {"revoke": w.revoke_token, "disable": w.disable_token, "expire": w.expire_token}.get(parts[2])
             if action is not None:
                 action(parts[1])
                 return _ok()
         return None
+
+    def _saml_complete(self, body: dict) -> Response:
+        """Complete a CLI's SAML login as its user would in the browser: from the URL or its two parameters."""
+        w = self.world
+        params = parse_login_url(str(body["url"])) if body.get("url") else {}
+        request_id = str(body.get("requestId") or params.get("requestId") or "")
+        public_key = str(body.get("publicKey") or params.get("publicKey") or "")
+        if not request_id or not public_key:
+            raise ValueError("need a dashboard login URL, or requestId and publicKey")
+        username = str(body["username"])
+        provider = body.get("provider")
+        if not provider:  # the SAML provider this user belongs to
+            provider = next((p for p in SAML_PROVIDERS if w._find_user(p, username) is not None), "okta")
+        name = w.complete_saml_login(request_id, public_key, username, str(provider),
+                                     params.get("responseType") or "kubeconfig", body.get("tamper"))
+        return _ok({"ok": True, "token": name})

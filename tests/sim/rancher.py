@@ -30,6 +30,8 @@ PUBLIC_SETTINGS = ("cacerts", "first-login", "ui-banners", "ui-issues", "ui-pl",
 ERROR_PAGE = (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
               b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
               b"</body>\r\n</html>\r\n")
+DASHBOARD_PAGE = (b"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Rancher</title></head>"
+                  b"<body><div id=\"__nuxt\"></div><script src=\"/dashboard/_nuxt/app.js\"></script></body></html>\n")
 PORTAL_PAGE = (b"<html><head><title>Sign in to the network</title></head>"
                b"<body><form method=\"post\">Please sign in to continue.</form></body></html>\n")
 _PROXY_PATH = re.compile(r"^/k8s/clusters/([^/]+)(/.*)?$")
@@ -148,6 +150,9 @@ class RancherServer:
         if path == "/rancherversion" and method == "GET":
             return _json(200, {"Version": self.world.rancher_version, "GitCommit": "0a1b2c3d",
                                "RancherPrime": "false"})
+        if path.startswith("/dashboard/") and method == "GET":
+            # The dashboard is a single-page app: every path under it serves the same index page.
+            return Response(200, DASHBOARD_PAGE, "text/html; charset=utf-8")
         if path.startswith("/v1-public/"):
             return self._v1_public(req) if self.world.v1_public else _not_found_text()
         if path.startswith("/v3-public/"):
@@ -262,11 +267,15 @@ class RancherServer:
             return _json(200, {"data": data or None})
         if path == "/v1-public/login" and method == "POST":
             return self._login(req, None)
-        if path.startswith("/v1-public/authtokens/"):
-            # No SAML logins are pending in the simulator: GET is always not found, DELETE ignores it.
+        if path.startswith("/v1-public/authtokens/") and path.count("/") == 3:
+            request_id = path.rsplit("/", 1)[1]
             if method == "GET":
-                return Response(404, b"Not Found", TEXT)
+                found = self.world._saml_token(request_id)
+                if found is None:
+                    return Response(404, b"Not Found", TEXT)
+                return _json(200, {"expiresAt": found.expires_at, "token": found.token})
             if method == "DELETE":
+                self.world._delete_saml_token(request_id)  # not found is no error
                 return Response(200)
         return _not_found_text()
 
@@ -284,9 +293,17 @@ class RancherServer:
                 data.append(dict(sorted(item.items())))
             return self._collection(req, "authProvider", data)
         if len(parts) == 4 and parts[2].lower() == "authtokens":
+            request_id = parts[3]
             if method == "GET":
-                return _norman_error(404, "NotFound", f"token {parts[3]} not found")
+                found = self.world._saml_token(request_id)
+                if found is None:
+                    return _norman_error(404, "NotFound", f"token {request_id} not found")
+                link = f"{base}/v3-public/authTokens/{request_id}"
+                return _json(200, {"baseType": "authToken", "expiresAt": found.expires_at, "id": request_id,
+                                   "links": {"remove": link, "self": link}, "name": request_id,
+                                   "token": found.token, "type": "authToken"})
             if method == "DELETE":
+                self.world._delete_saml_token(request_id)
                 return Response(204)
         if len(parts) == 4:
             ptype = parts[2][:-1] if parts[2].endswith("s") else ""
@@ -325,6 +342,8 @@ class RancherServer:
             provider_id = by_type[ptype]
         if not w._provider_enabled(provider_id):
             return self._login_error(404, "NotFound", f"provider {provider_id} is not enabled")
+        if provider_id == "azuread":
+            return self._azure_login(req, body)
         if provider_id not in BASIC_PROVIDERS:
             return self._login_error(422, "InvalidBodyContent",
                                      "only username/password providers can log in here")
@@ -340,6 +359,33 @@ class RancherServer:
             if not user.enabled:
                 w.counters._inc(("login_failures",))
                 return self._login_error(403, "PermissionDenied", None)
+            return self._login_token(req, user, response_type, body)
+
+    def _azure_login(self, req: Request, body: dict) -> Response:
+        """AzureADLogin{id_token}: the token must be the stand-in's, for the configured app, of a known user."""
+        w = self.world
+        config = next((p for p in w.providers if p["id"] == "azuread"), {})
+        id_token, response_type = body.get("id_token"), body.get("responseType") or ""
+        if not isinstance(id_token, str) or not id_token or not isinstance(response_type, str):
+            return self._login_error(422, "InvalidBodyContent", "id_token must be a non-empty string")
+        claims = None
+        if w.azure is not None:
+            claims = w.azure.verify_id_token(id_token, str(config.get("clientId")), str(config.get("tenantId")))
+        with w._lock:
+            if claims is None:
+                w.counters._inc(("login_failures",))
+                return self._login_error(401, "Unauthorized", "authentication failed")
+            user = w._find_user("azuread", str(claims.get("preferred_username")))
+            if user is None or not user.enabled:
+                # Rancher's access mode: only configured users may log in.
+                w.counters._inc(("login_failures",))
+                return self._login_error(403, "PermissionDenied", None)
+            return self._login_token(req, user, response_type, body)
+
+    def _login_token(self, req: Request, user: "User", response_type: str, body: dict) -> Response:
+        """The token a successful login creates, in the response shape of this Rancher version."""
+        w = self.world
+        with w._lock:
             cookie = None
             if response_type.startswith("kubeconfig"):
                 _, _, cid = response_type.partition("_")

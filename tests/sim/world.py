@@ -3,6 +3,9 @@
 Everything listens on a random 127.R1.R2.0/24 block with ephemeral ports:
 Rancher at .1, cluster k (0-based) at .(10+10k) for its FQDN endpoint, .(11+10k)… for its nodes
 (control-plane nodes first, then workers) and .(19+10k) for its kube-api-auth webhook.
+That block has room for 23 clusters. Clusters without ACE listen on nothing, so in a world of more
+than 23 clusters only the ACE clusters get slots of the block, and the others get their (never
+bound) node addresses from 198.18.0.0/15, one /24 each: proxy-only clusters need no loopback addresses.
 
 Deliberate deviation from Rancher: per-node ACE servers are written as https://<node ip>:<port>
 instead of https://<node ip>:6443, because ports are ephemeral here.
@@ -26,12 +29,16 @@ from typing import Callable, Iterable, Optional
 from .certs import CertAuthority
 from .cluster import ClusterSpec, SimCluster
 from .kubeapiauth import ClusterAuthToken, ClusterUserAttribute
-from .providers import PROVIDER_TYPES
+from .azure import AzureAD
+from .providers import PROVIDER_TYPES, SAML_PROVIDERS
 from .rancher import RancherServer
+from .saml import SamlToken, encrypt, stranger_public_key
 from .tokens import Token, generate_name, hash_sha3, random_string, random_user_id, TOKEN_KEY_LENGTH
 
 MODES_WITHOUT_CONTROLLERS = ("stopped", "stalled")  # Rancher's controllers do not run: no sync
-MAX_CLUSTERS = 23
+MAX_CLUSTERS = 23           # clusters that fit the loopback block (every ACE cluster needs a slot)
+MAX_UNBOUND_CLUSTERS = 512  # clusters without ACE beyond that, on addresses nothing binds
+UNBOUND_NETS = "198.{}.{}"  # RFC 2544 benchmarking range: never a real host, never bound here
 # Blocks taken by worlds of this process; ports are ephemeral so sharing would work, but
 # distinct blocks keep addresses unambiguous in logs and tests.
 _BLOCKS_IN_USE: set[str] = set()
@@ -162,11 +169,17 @@ class World:
         if len(set(ids)) != len(ids):
             raise ValueError("cluster ids must be unique")
         if len(ids) > MAX_CLUSTERS:
-            raise ValueError(f"at most {MAX_CLUSTERS} clusters")
+            # Only clusters with ACE listen on addresses; the others need no slot of the loopback block.
+            if sum(s.ace is not None for s in self._specs) > MAX_CLUSTERS:
+                raise ValueError(f"at most {MAX_CLUSTERS} clusters with ACE (each needs a loopback /24 slice)")
+            if len(ids) - MAX_CLUSTERS > MAX_UNBOUND_CLUSTERS:
+                raise ValueError(f"at most {MAX_CLUSTERS + MAX_UNBOUND_CLUSTERS} clusters")
         self._users: dict[str, User] = {}
         self._providers: list[dict] = [{"id": "local", "type": "localProvider"}]
         self._tokens: dict[str, Token] = {}
         self._pending: dict[str, set[str]] = collections.defaultdict(set)
+        self._saml_tokens: dict[str, SamlToken] = {}  # SamlTokens in cattle-global-data, by request id
+        self.azure: Optional[AzureAD] = None  # the Azure AD stand-in, once enable_azure_ad() ran
         self._stopping = False
         self._started = False
         self._tmpdir: Optional[str] = None
@@ -237,11 +250,26 @@ class World:
         self.settings["server-url"] = self.rancher_url
         self.settings["cacerts"] = self.rancher_ca_pem
         self.clusters = {}
-        for index, spec in enumerate(self._specs):
-            cluster = SimCluster(self, spec, index, net)
+        for spec, (slot, block) in zip(self._specs, self._address_slots(net)):
+            cluster = SimCluster(self, spec, slot, block)
             cluster.store.on_used = self._token_used
             self.clusters[spec.id] = cluster
             cluster.start()
+
+    def _address_slots(self, net: str) -> list[tuple[int, str]]:
+        """(slot, /24 block) per cluster: the usual layout, or beyond 23 clusters slots for ACE clusters only."""
+        # The clusters without ACE then get a never-bound block each.
+        if len(self._specs) <= MAX_CLUSTERS:
+            return [(index, net) for index in range(len(self._specs))]
+        slots, ace, unbound = [], 0, 0
+        for spec in self._specs:
+            if spec.ace is not None:
+                slots.append((ace, net))
+                ace += 1
+            else:
+                slots.append((0, UNBOUND_NETS.format(18 + unbound // 256, unbound % 256)))
+                unbound += 1
+        return slots
 
     def _ca(self, key: str) -> CertAuthority:
         # CA material is generated once per World and reused if binding has to be retried.
@@ -265,6 +293,8 @@ class World:
             self._stopping = True
             self._notify()
         self._teardown_listeners()
+        if self.azure is not None:
+            self.azure.stop()
         self._release_block()
         self._started = False
         if self._tmpdir:
@@ -398,6 +428,67 @@ class World:
 
     def _provider_enabled(self, provider_id: str) -> bool:
         return any(p["id"] == provider_id for p in self._providers)
+
+    def enable_azure_ad(self) -> AzureAD:
+        """Start the Azure AD stand-in on this world's block (.2, plain HTTP) and enable the azuread provider with it."""
+        assert self._started, "start the world first"
+        with self._lock:
+            if self.azure is None:
+                self.azure = AzureAD(f"{self.net}.2")
+                self.azure.start()
+            azure = self.azure
+        self.enable_provider("azuread", tenantId=azure.tenant, clientId=azure.client_id,
+                             authEndpoint=azure.authorize_url, tokenEndpoint=azure.token_url,
+                             deviceAuthEndpoint=azure.device_url)
+        return azure
+
+    # -- SAML CLI logins (research §2.4) ---------------------------------------------------------
+
+    def complete_saml_login(self, request_id: str, public_key: str, username: str, provider: str = "okta",
+                            response_type: str = "kubeconfig", tamper: Optional[str] = None) -> str:
+        """Do what the browser, the IdP and Rancher's ACS handler do for a CLI login; returns the token name.
+
+        Creates the kubeconfig token, encrypts name:key for public_key and stores it as the SamlToken
+        named request_id. tamper="garbage" stores a token that is not base64, "wrong-key" one encrypted
+        for somebody else's key.
+        """
+        if provider not in SAML_PROVIDERS:
+            raise ValueError(f"{provider!r} is not a SAML provider")
+        with self._lock:
+            if not self._provider_enabled(provider):
+                raise ValueError(f"provider {provider} is not enabled")
+            user = self._find_user(provider, username)
+            if user is None or not user.enabled:
+                raise KeyError(f"no enabled {provider} user {username!r}")
+            _, _, cid = response_type.partition("_")
+            prefix = f"kubeconfig-{user.id}" + (f".{cid}" if cid else "")
+            tok = self._mint(user, prefix=prefix, cluster_id=cid, ttl_ms=self._kubeconfig_ttl(), kind="kubeconfig",
+                             description="Kubeconfig token")
+            if tamper == "garbage":
+                sealed = "%%% this is not base64 %%%"
+            elif tamper == "wrong-key":
+                sealed = encrypt(stranger_public_key(), tok.bearer)
+            elif tamper is None:
+                sealed = encrypt(public_key, tok.bearer)
+            else:
+                raise ValueError(f"unknown tamper {tamper!r}")
+            self._saml_tokens[request_id] = SamlToken(request_id, sealed, tok.expires_at_str())
+            self.counters._inc(("logins",))
+            return tok.name
+
+    def saml_tokens(self) -> list[str]:
+        """Request ids of the SamlTokens Rancher holds (a CLI deletes its own after reading it)."""
+        with self._lock:
+            return sorted(self._saml_tokens)
+
+    def _saml_token(self, request_id: str) -> Optional[SamlToken]:
+        with self._lock:
+            return self._saml_tokens.get(request_id)
+
+    def _delete_saml_token(self, request_id: str) -> None:
+        with self._lock:
+            self._saml_tokens.pop(request_id, None)
+            self._notify()
 
     # -- tokens -------------------------------------------------------------------------------
 

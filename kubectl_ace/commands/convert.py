@@ -1,0 +1,68 @@
+"""`kubectl ace convert`: rewrite Rancher kubeconfigs in place so that their users run kubectl-ace."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kubectl_ace import store
+from kubectl_ace.errors import AceError, InputError
+
+HELP = "Rewrite a Rancher kubeconfig in place: token and `rancher token` users become kubectl-ace exec users"
+
+
+def configure(parser) -> None:
+    parser.add_argument("-f", "--filename", metavar="FILE",
+                        help="the kubeconfig to convert (default: the files kubectl uses)")
+
+
+def run(args) -> int:
+    from kubectl_ace import kubeconfig, onboard
+
+    directory = store.store_dir(getattr(args, "store", None))
+    if args.filename:
+        paths = [args.filename]
+    else:
+        listed, explicit = kubeconfig.file_list(getattr(args, "kubeconfig", None))
+        paths = listed if explicit else [p for p in listed if os.path.exists(p)]
+        if not paths:
+            raise InputError(f"no kubeconfig to convert ({', '.join(listed)} does not exist); pass -f FILE")
+    results, failed = [], 0
+    for path in paths:
+        if len(paths) == 1:
+            results.append(onboard.convert_file(path, directory))  # its error is the command's error
+            continue
+        try:
+            results.append(onboard.convert_file(path, directory))
+        except AceError as err:  # one bad file of several: say so, convert the others
+            print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
+            failed += 1
+            continue
+        report(results[-1])
+    if len(paths) == 1:
+        if not results[0].conversion.rancher_users:
+            raise InputError(f"no Rancher users in {paths[0]}: nothing to convert (a Rancher user has a token or "
+                             "runs `rancher token`, and its context's server is https://<rancher>/k8s/clusters/<id>)")
+        report(results[0])
+    elif not failed and not any(r.conversion.rancher_users for r in results):
+        raise InputError(f"no Rancher users in {', '.join(paths)}: nothing to convert")
+    return 2 if failed else 0
+
+
+def report(result) -> None:
+    conversion = result.conversion
+    if not conversion.rancher_users:
+        return
+    if not conversion.changed:
+        print(f"{result.path}: already converted; nothing changed.", file=sys.stderr)
+        return
+    parts = [f"{len(conversion.users)} user(s) now run kubectl-ace" if conversion.users else "",
+             f"{len(conversion.clusters)} cluster entr{'y' if len(conversion.clusters) == 1 else 'ies'} marked"
+             if conversion.clusters else "",
+             f"{result.adopted} token(s) moved into the token store" if conversion.found else ""]
+    print(f"{result.path}: converted; " + ", ".join(p for p in parts if p) + ".", file=sys.stderr)
+    keep = (f" (mode {result.backup_mode:04o}: it still holds the token(s); delete it once the converted file works)"
+            if conversion.found else "")
+    print(f"  backup: {result.backup}{keep}", file=sys.stderr)
+    for note in result.notes:
+        print(f"  note: {note}", file=sys.stderr)

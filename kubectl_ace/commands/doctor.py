@@ -1,0 +1,39 @@
+"""`kubectl ace doctor`: check everything a user could have wrong, each with the fix."""
+
+from __future__ import annotations
+
+from kubectl_ace import store
+
+HELP = "Check the plugin, kubectl, kubeconfig, token store, logins, Rancher and every endpoint; say how to fix them"
+
+
+def configure(parser) -> None:
+    parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+
+
+def run(args) -> int:
+    from kubectl_ace import doctor
+
+    directory = store.store_dir(getattr(args, "store", None))
+    checks = doctor.run_all(getattr(args, "kubeconfig", None), directory)
+    data = {"ok": not doctor.failed(checks), "checks": [c.as_dict() for c in checks]}
+    if args.output == "json":
+        import json
+        print(json.dumps(data, indent=2))
+    elif args.output == "yaml":
+        import yaml
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    else:
+        print_table(checks)
+    return 1 if doctor.failed(checks) else 0
+
+
+def print_table(checks) -> None:
+    width = max(len(c.check) for c in checks)
+    for c in checks:
+        print(f"{c.status.upper():<4}  {c.check:<{width}}  {c.detail}")
+        if c.fix and c.status != "ok":
+            print(f"{'':<4}  {'':<{width}}  fix: {c.fix}")
+    fails = sum(c.status == "fail" for c in checks)
+    warns = sum(c.status == "warn" for c in checks)
+    print(f"\n{fails} problem(s), {warns} warning(s)." if fails or warns else "\nEverything looks right.")

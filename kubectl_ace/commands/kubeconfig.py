@@ -1,0 +1,76 @@
+"""`kubectl ace kubeconfig`: fetch kubeconfigs from Rancher, convert them, and merge, write or print them."""
+
+from __future__ import annotations
+
+import sys
+
+from kubectl_ace import store
+from kubectl_ace.errors import AceError, UsageError
+
+HELP = "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
+
+
+def configure(parser) -> None:
+    parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="cluster names or ids")
+    parser.add_argument("--all", action="store_true", help="every cluster the login can see")
+    parser.add_argument("--server", help="the Rancher server (needed when logged in to several)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--merge", action="store_true",
+                       help="merge into the kubeconfig kubectl uses (existing entries are updated where they are)")
+    where.add_argument("-o", "--output-file", metavar="FILE", help="write them to FILE (replacing it)")
+
+
+def run(args) -> int:
+    from kubectl_ace import kubeconfig, onboard
+
+    directory = store.store_dir(getattr(args, "store", None))
+    server = onboard.pick_server(directory, args.server)
+    progress = _progress if _is_tty(sys.stderr) else None
+    result = onboard.fetch(server, directory, args.clusters, args.all, progress=progress)
+    if progress:
+        sys.stderr.write("\n")
+    good = [f for f in result.fetched if f.entries is not None]
+    contexts = len(result.entries["contexts"])
+    if good:
+        if args.merge:
+            config = kubeconfig.load(getattr(args, "kubeconfig", None))
+            merged = kubeconfig.merge_entries(config, result.entries, result.current, directory)
+            files = merged.files or [kubeconfig.default_file(config)]
+            added, updated = sum(merged.added.values()), sum(merged.updated.values())
+            where = f"merged into {', '.join(files)} ({added} entries added, {updated} updated)"
+            if merged.current_context:
+                where += f"; current context {merged.current_context}"
+        elif args.output_file:
+            kubeconfig.write_new(args.output_file, onboard.as_kubeconfig(result), directory)
+            where = f"written to {args.output_file}"
+        else:
+            sys.stdout.write(kubeconfig.dump(onboard.as_kubeconfig(result)))
+            where = "printed"
+        print(f"kubectl-ace: {len(good)} cluster(s) from {result.server}, {contexts} context(s), {where}.",
+              file=sys.stderr)
+    revoked = f"revoked the {result.revoked} token(s) Rancher put into the generated files" if result.revoked else ""
+    if result.unrevoked:
+        revoked += ("; " if revoked else "") + (f"Rancher did not revoke {len(result.unrevoked)} generated token(s) "
+                                                f"({', '.join(result.unrevoked[:5])}); delete them in the Rancher UI "
+                                                "or let them expire")
+    if revoked:
+        print(f"kubectl-ace: {revoked}.", file=sys.stderr)
+    if result.failed:
+        shown = "; ".join(f"{f.name} ({f.cluster_id}): {f.error}" for f in result.failed[:3])
+        more = f"; and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""
+        raise AceError(f"{len(result.failed)} of {len(result.fetched)} cluster(s) failed: {shown}{more}")
+    if not good:
+        raise UsageError("no kubeconfig was fetched")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\rkubectl-ace: fetching kubeconfigs {done}/{total}")
+    sys.stderr.flush()
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

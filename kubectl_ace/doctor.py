@@ -1,0 +1,388 @@
+"""`kubectl ace doctor`'s checks: everything a user could have wrong, each with its status and the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from kubectl_ace import kubeconfig, store, tokens
+from kubectl_ace.credential import V1, V1BETA1
+from kubectl_ace.errors import AceError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SKEW_LIMIT = 30.0           # seconds; more and token expiry times drift visibly
+LOGIN_WARN = 86400.0        # warn when the login has less than a day left
+MIN_KUBECTL = (1, 22)       # client.authentication.k8s.io/v1, which kubectl-ace writes
+SURVEY_WORKERS = 8
+
+
+@dataclass
+class Check:
+    """One finding."""
+
+    check: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_all(explicit_kubeconfig: str | None, directory: str, environ: dict | None = None) -> list[Check]:
+    """Every check, in the order a user would fix things."""
+    environ = os.environ if environ is None else environ
+    checks = [check_plugin(environ), check_kubectl(environ), check_kuberc(environ)]
+    try:
+        config = kubeconfig.load(explicit_kubeconfig, environ)
+    except AceError as err:
+        checks.append(Check("kubeconfig", FAIL, err.message, "fix or move the file, or pass --kubeconfig FILE"))
+        config = None
+    contexts = _rancher_contexts(config) if config else {}
+    if config is not None:
+        checks += check_stanzas(config, contexts)
+    checks.append(check_store(directory))
+    servers = sorted(set(store.servers(directory)) | {where[0] for where in contexts.values()})
+    for server in servers:
+        checks += check_server(server, directory, config, contexts)
+    if config is not None:
+        checks += check_endpoints(config, contexts, directory)
+    return checks
+
+
+def failed(checks: list[Check]) -> bool:
+    return any(c.status == FAIL for c in checks)
+
+
+# --- the plugin and kubectl ---
+
+def check_plugin(environ) -> Check:
+    """kubectl finds plugins on PATH by name; the one it finds is what every exec user runs."""
+    found = shutil.which("kubectl-ace", path=environ.get("PATH"))
+    if not found:
+        return Check("kubectl-ace on PATH", FAIL, "kubectl cannot run kubectl-ace: it is not on PATH",
+                     "put the folder holding kubectl-ace on PATH (with krew: "
+                     'export PATH="${KREW_ROOT:-$HOME/.krew}/bin:$PATH")')
+    running = _running_program()
+    if running and os.path.realpath(running) != os.path.realpath(found):
+        return Check("kubectl-ace on PATH", WARN, f"kubectl runs {found}, but this is {running}",
+                     f"remove the other copy or put the one you want first on PATH")
+    return Check("kubectl-ace on PATH", OK, found)
+
+
+def _running_program() -> str:
+    if getattr(sys, "frozen", False):
+        return sys.executable
+    name = os.path.basename(sys.argv[0] or "")
+    return sys.argv[0] if name.startswith("kubectl-ace") else ""
+
+
+def check_kubectl(environ) -> Check:
+    found = shutil.which("kubectl", path=environ.get("PATH"))
+    if not found:
+        return Check("kubectl", FAIL, "kubectl is not on PATH",
+                     "install kubectl: https://kubernetes.io/docs/tasks/tools/")
+    try:
+        out = subprocess.run([found, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                             timeout=15, env=dict(environ))
+        import json
+        version = json.loads(out.stdout)["clientVersion"]["gitVersion"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        return Check("kubectl", WARN, f"{found} did not say its version",
+                     "check that kubectl runs: kubectl version --client")
+    parts = version.lstrip("v").split(".")
+    try:
+        minor = (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit())))
+    except (IndexError, ValueError):
+        return Check("kubectl", WARN, f"{found} reports an unknown version {version!r}", "")
+    if minor < MIN_KUBECTL:
+        return Check("kubectl", FAIL, f"{found} is {version}; the kubectl-ace exec users need kubectl 1.22 or newer",
+                     "upgrade kubectl")
+    return Check("kubectl", OK, f"{found} {version}")
+
+
+def check_kuberc(environ) -> Check:
+    """Kubernetes 1.35's kuberc can forbid credential plugins; kubectl then fails with `plugin … not allowed`."""
+    path = environ.get("KUBERC") or os.path.join(os.path.expanduser("~"), ".kube", "kuberc")
+    if environ.get("KUBERC", "").lower() == "off":
+        return Check("kuberc", OK, "disabled (KUBERC=off)")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return Check("kuberc", OK, f"none at {path}")
+    except OSError as err:
+        return Check("kuberc", WARN, f"cannot read {path}: {err.strerror}", f"check the permissions of {path}")
+    import yaml
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return Check("kuberc", WARN, f"{path} is not valid YAML; kubectl will refuse to start", f"fix {path}")
+    if not isinstance(data, dict):
+        return Check("kuberc", WARN, f"{path} is not a kuberc (a Preference mapping)", f"fix {path}")
+    policy = data.get("credentialPluginPolicy") or ""
+    allow_fix = (f"in {path}, set `credentialPluginPolicy: Allowlist` with `credentialPluginAllowlist: "
+                 "[{name: kubectl-ace}]` (or AllowAll)")
+    if policy in ("", "AllowAll"):
+        return Check("kuberc", OK, f"{path} allows credential plugins")
+    if policy == "DenyAll":
+        return Check("kuberc", FAIL, f"{path} denies every credential plugin (credentialPluginPolicy: DenyAll), "
+                                     "so kubectl will not run kubectl-ace", allow_fix)
+    if policy == "Allowlist":
+        allowed = [str(item.get("name")) for item in data.get("credentialPluginAllowlist") or []
+                   if isinstance(item, dict) and item.get("name")]
+        mine = shutil.which("kubectl-ace", path=environ.get("PATH"))
+        for name in allowed:
+            if name == "kubectl-ace" or (os.path.isabs(name) and mine
+                                          and os.path.realpath(name) == os.path.realpath(mine)):
+                return Check("kuberc", OK, f"{path} allows kubectl-ace")
+        return Check("kuberc", FAIL, f"{path} allows only listed credential plugins "
+                                     f"({', '.join(allowed) or 'none'}), and kubectl-ace is not one of them",
+                     f"add `- name: kubectl-ace` to credentialPluginAllowlist in {path}")
+    return Check("kuberc", FAIL, f"{path} has credentialPluginPolicy {policy!r}, which kubectl rejects",
+                 allow_fix)
+
+
+# --- the kubeconfig's exec users ---
+
+def _rancher_contexts(config) -> dict[str, tuple[str, str, str]]:
+    """Every context of a Rancher cluster → (server, cluster id, endpoint kind)."""
+    found = {}
+    for name in config.contexts:
+        try:
+            endpoints = kubeconfig.rancher_endpoints(config, name)
+        except AceError:
+            continue
+        if endpoints is None:
+            continue
+        endpoint = endpoints.by_context(name)
+        found[name] = (endpoints.server, endpoints.cluster_id, endpoint.kind if endpoint else "proxy")
+    return found
+
+
+def check_stanzas(config, contexts: dict) -> list[Check]:
+    """Each user of a Rancher context must run kubectl-ace the way it needs to be run."""
+    if not contexts:
+        return [Check("exec users", WARN, f"no Rancher contexts in {', '.join(config.paths)}",
+                      "fetch them: kubectl ace kubeconfig --all --merge (or convert a downloaded file: "
+                      "kubectl ace convert -f FILE)")]
+    by_user: dict[str, list[str]] = {}
+    for name in sorted(contexts):
+        by_user.setdefault(config.user_of(name), []).append(name)
+    checks = []
+    for user, names in sorted(by_user.items()):
+        where = f"user {user!r} (context{'s' if len(names) > 1 else ''} {', '.join(names[:3])}" \
+                + (f", … {len(names)} in all)" if len(names) > 3 else ")")
+        problems = stanza_problems(config.users.get(user).body if user in config.users else None)
+        for status, detail, fix in problems:
+            checks.append(Check("exec user", status, f"{where}: {detail}", fix.replace("FILE", _file_of(config, user))))
+    if not checks:
+        checks.append(Check("exec users", OK, f"{len(by_user)} user(s) of {len(contexts)} Rancher context(s) "
+                                              "run kubectl-ace as they should"))
+    return checks
+
+
+def _file_of(config, user: str) -> str:
+    return config.users[user].path if user in config.users else config.paths[0]
+
+
+def stanza_problems(body) -> list[tuple[str, str, str]]:
+    """(status, what is wrong, the fix) for one user body."""
+    convert = "run: kubectl ace convert -f FILE"
+    fetch = "fetch the cluster again: kubectl ace kubeconfig CLUSTER --merge"
+    if body is None:
+        return [(FAIL, "the user is not in the kubeconfig", fetch)]
+    if "token" in body and "exec" not in body:
+        return [(FAIL, "holds a Rancher token in the file (it expires and nothing renews it)", convert)]
+    exec_ = body.get("exec")
+    if not isinstance(exec_, dict):
+        return [(FAIL, "has no exec section that runs kubectl-ace", convert)]
+    command = str(exec_.get("command") or "")
+    base = os.path.basename(command).removesuffix(".exe")
+    if base == "rancher":
+        return [(FAIL, "runs `rancher token` (prompts per cluster, no failover)", convert)]
+    if base != "kubectl-ace":
+        return [(FAIL, f"runs {command!r}, not kubectl-ace", fetch)]
+    problems = []
+    if os.path.isabs(command) and not os.access(command, os.X_OK):
+        problems.append((FAIL, f"runs {command}, which does not exist or is not executable",
+                         "set `command: kubectl-ace` in its exec section in FILE"))
+    api = exec_.get("apiVersion")
+    if api not in (V1, V1BETA1):
+        problems.append((FAIL, f"has exec apiVersion {api!r}", f"set `apiVersion: {V1}` in its exec section in FILE"))
+    mode = exec_.get("interactiveMode")
+    if not mode and api == V1:
+        problems.append((FAIL, "has no interactiveMode (kubectl rejects a v1 exec section without one)",
+                         "set `interactiveMode: IfAvailable` in its exec section in FILE"))
+    elif mode == "Never":
+        problems.append((WARN, "has interactiveMode Never: kubectl-ace cannot ask for a password when the login "
+                               "expires",
+                         "set `interactiveMode: IfAvailable` in FILE, or log in first: kubectl ace login"))
+    elif mode == "Always":
+        problems.append((WARN, "has interactiveMode Always: kubectl fails where there is no terminal (IDEs, CI)",
+                         "set `interactiveMode: IfAvailable` in its exec section in FILE"))
+    elif mode not in (None, "IfAvailable"):
+        problems.append((FAIL, f"has interactiveMode {mode!r}", "set `interactiveMode: IfAvailable` in FILE"))
+    if exec_.get("provideClusterInfo") is not True:
+        problems.append((WARN, "lacks provideClusterInfo: true (failover must then guess the endpoint from "
+                               "kubectl's command line)", "set `provideClusterInfo: true` in its exec section in FILE"))
+    return problems
+
+
+# --- the token store, logins and Rancher ---
+
+def check_store(directory: str) -> Check:
+    """0700 folder, 0600 files, owned by the user: the store holds every token."""
+    if not os.path.isdir(directory):
+        return Check("token store", WARN, f"no token store yet at {directory}",
+                     "log in: kubectl ace login --server URL")
+    if os.name != "posix":
+        return Check("token store", OK, directory)
+    bad = []  # folders and token files others can read
+    for root, folders, files in os.walk(directory):
+        bad += [os.path.join(root, n) for n in folders if _open_to_others(os.path.join(root, n))]
+        if root == os.path.join(directory, "servers"):
+            bad += [os.path.join(root, n) for n in files if _open_to_others(os.path.join(root, n))]
+    info = os.stat(directory)
+    if info.st_uid != os.getuid():
+        return Check("token store", FAIL, f"{directory} belongs to another user (uid {info.st_uid})",
+                     f"sudo chown -R $(id -u) {directory}")
+    if info.st_mode & 0o077:
+        bad.insert(0, directory)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        mode = os.stat(bad[0]).st_mode & 0o777
+        return Check("token store", FAIL, f"{bad[0]} is mode {mode:04o}, readable by others{more}",
+                     f"chmod -R go-rwx {directory}")
+    return Check("token store", OK, f"{directory} (0700, token files 0600)")
+
+
+def _open_to_others(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & 0o077)
+    except OSError:
+        return False  # gone meanwhile (a temporary file)
+
+
+def check_server(server: str, directory: str, config, contexts: dict) -> list[Check]:
+    """The login for a server, whether Rancher answers, and the clock difference to it."""
+    from kubectl_ace import health
+    checks = []
+    try:
+        record = store.read(directory, server)
+    except AceError as err:
+        return [Check("login", FAIL, err.message, f"kubectl ace login --server {server}")]
+    login = tokens.pick_login(record, None)
+    now = time.time()
+    if login is None:
+        checks.append(Check("login", FAIL, f"not logged in to {server}", f"kubectl ace login --server {server}"))
+    elif not login.get("token"):
+        checks.append(Check("login", WARN, f"only tokens imported from a kubeconfig for {server}; new ones cannot "
+                                           "be made when they expire", f"kubectl ace login --server {server}"))
+    elif login.get("expires") is not None and login["expires"] <= now:
+        checks.append(Check("login", FAIL, f"the login to {server} as {tokens.login_name(login)} expired at "
+                                           f"{tokens.local_time(login['expires'])}",
+                            f"kubectl ace login --server {server}"))
+    elif login.get("expires") is not None and login["expires"] - now < LOGIN_WARN:
+        checks.append(Check("login", WARN, f"the login to {server} as {tokens.login_name(login)} expires at "
+                                           f"{tokens.local_time(login['expires'])}",
+                            f"kubectl ace login --server {server}"))
+    else:
+        checks.append(Check("login", OK, f"{server} as {tokens.login_name(login)}, valid until "
+                                         f"{tokens.local_time(login.get('expires'))}"))
+    ca, insecure = _rancher_tls(server, record, config, contexts)
+    result = health.probe(health.rancher_target(server, ca, insecure), health.Settings())
+    if not result.healthy:
+        checks.append(Check("Rancher", FAIL, f"{server}/ping: {result.describe()}",
+                            "check the network, VPN and HTTPS_PROXY/NO_PROXY; meanwhile the ACE contexts work "
+                            "(kubectl ace switch --ace)"))
+        return checks
+    checks.append(Check("Rancher", OK, f"{server} answers ({result.latency_ms:.0f} ms)"))
+    checks.append(check_clock(server, ca, insecure, directory))
+    return checks
+
+
+def _rancher_tls(server: str, record: dict | None, config, contexts: dict) -> tuple[str, bool]:
+    """Rancher's CA: the store's, else the one on a proxy entry of the kubeconfig."""
+    if record and (record.get("cacert") or record.get("insecure")):
+        return record.get("cacert") or "", bool(record.get("insecure"))
+    for name, (where, _, kind) in contexts.items():
+        cluster = config.cluster_of(name) if config else None
+        if where == server and kind == "proxy" and cluster is not None:
+            return kubeconfig.ca_pem(cluster.body), bool(cluster.body.get("insecure-skip-tls-verify"))
+    return "", False
+
+
+def check_clock(server: str, ca: str, insecure: bool, directory: str) -> Check:
+    """Token expiry is Rancher's clock; a skewed local clock makes tokens look fresh when they are not."""
+    from kubectl_ace.rancher.client import Client
+    try:
+        ca_file = store.ca_file(directory, server, ca) if ca else None
+        answer = Client(server, ca_file=ca_file, verify=not insecure, connect_timeout=3.0,
+                        read_timeout=5.0).request("GET", "/ping", expect=(), allow=(200, 204, 401, 404))
+    except AceError as err:
+        return Check("clock", WARN, f"could not compare clocks with {server}: {err.message}", "")
+    if not answer.headers.get("Date"):
+        return Check("clock", WARN, f"{server} sent no Date header to compare clocks with", "")
+    offset = answer.server_time_offset()
+    if abs(offset) > SKEW_LIMIT:
+        side = "behind" if offset > 0 else "ahead of"
+        return Check("clock", WARN, f"this machine's clock is {abs(offset):.0f} s {side} Rancher's at {server}",
+                     "sync the clock (NTP: timedatectl set-ntp true, or the OS's time settings)")
+    return Check("clock", OK, f"within {max(abs(offset), 1):.0f} s of {server}")
+
+
+# --- every endpoint, with the token ---
+
+def check_endpoints(config, contexts: dict, directory: str) -> list[Check]:
+    """Probe the proxy and every ACE endpoint of each Rancher cluster with its token (failover.survey)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubectl_ace import failover
+    picked = failover.rancher_contexts(config)
+    if not picked:
+        return []
+
+    def survey(name: str):
+        try:
+            return failover.survey(config, name, directory)
+        except AceError as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=min(SURVEY_WORKERS, len(picked))) as pool:
+        reports = list(pool.map(survey, picked))
+    checks = []
+    for name, report in zip(picked, reports):
+        if isinstance(report, AceError):
+            checks.append(Check("endpoints", FAIL, f"context {name}: {report.message}", ""))
+            continue
+        if report is None:
+            continue
+        server = report.endpoints.server
+        if report.token_error:
+            checks.append(Check("token", FAIL, f"cluster {report.endpoints.cluster_id}: {report.token_error}",
+                                f"kubectl ace login --server {server}"))
+            continue
+        for endpoint in report.endpoints.all():
+            result = report.results[endpoint.url]
+            label = "proxy" if endpoint.kind == "proxy" else f"ACE {endpoint.kind}"
+            what = f"{endpoint.context} ({label} {endpoint.url})"
+            if result.healthy:
+                checks.append(Check("endpoint", OK, f"{what} accepts the token ({result.latency_ms:.0f} ms)"))
+            elif result.auth_problem:
+                checks.append(Check("endpoint", FAIL, f"{what} refuses the token ({result.describe()})",
+                                    f"log in again (kubectl ace login --server {server}); if it persists, check the "
+                                    "user's access to the cluster in Rancher"))
+            elif endpoint.kind == "proxy":
+                checks.append(Check("endpoint", FAIL, f"{what}: {result.describe()}",
+                                    "check that Rancher and the cluster agent are up; meanwhile use ACE: "
+                                    "kubectl ace switch --ace"))
+            else:
+                checks.append(Check("endpoint", FAIL, f"{what}: {result.describe()}",
+                                    "check the network path to the endpoint and that the node's API server runs; "
+                                    "failover cannot use it meanwhile"))
+    return checks
