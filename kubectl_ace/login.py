@@ -365,8 +365,9 @@ def _login_record(client: Client, body: dict, answer, provider_type: str, name: 
     from kubectl_ace.tokens import server_time_to_local
     token = body["token"]
     user_id = body.get("userId") or ""
-    if name is None:
-        name, user_id = _whoami(client, token, user_id)
+    if name is None or not user_id:  # Rancher ≥ 2.13 answers a login without the user id
+        who, user_id = _whoami(client, token, user_id)
+        name = name or who
     return {"name": name, "token": token, "token_id": api.token_id(token), "user_id": user_id,
             "provider": provider_type, "origin": "login",
             "expires": server_time_to_local(body.get("expiresAt") or "", answer),
@@ -439,7 +440,14 @@ def _save(directory: str, server: str, login: dict, cacert_pem: str | None, inse
         logins = record.setdefault("logins", {})
         old = logins.get(login["name"]) or {}
         previous.update(old)
-        logins[login["name"]] = dict(login, clusters=old.get("clusters", {}))
+        clusters = dict(old.get("clusters", {}))
+        # Tokens that `convert` moved in before there was a login belong to this user: adopt them.
+        for name, other in list(logins.items()):
+            if other.get("origin") == "imported" and login.get("user_id") in (other.get("user_id"), name):
+                for cluster_id, entry in (other.get("clusters") or {}).items():
+                    clusters.setdefault(cluster_id, entry)
+                del logins[name]
+        logins[login["name"]] = dict(login, clusters=clusters)
         record["current_user"] = login["name"]
         record["cacert"] = cacert_pem
         record["insecure"] = insecure

@@ -507,3 +507,14 @@ def test_a_user_shared_by_several_clusters_gets_an_unscoped_exec_user():
     assert [c["cluster"]["extensions"][0]["extension"]["kubectl-ace"]["clusterId"]
             for c in conversion.data["clusters"][1:]] == ["c-a", "c-b"]
     assert [(f.cluster_id, f.name) for f in conversion.found] == [("", "kubeconfig-u-abcdefghijzzzzz")]
+
+
+def test_a_later_login_adopts_the_tokens_convert_moved_in(sandbox, world):
+    sandbox.kubeconfig.write_text(download(world, PROD))
+    assert sandbox.ace("convert", "-f", str(sandbox.kubeconfig)).returncode == 0
+    mints = world.counters.mints(PROD)
+    sandbox.login()
+    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
+    assert list(record["logins"]) == ["admin"] and PROD in record["logins"]["admin"]["clusters"]
+    kubectl_works(sandbox, CONTEXTS[PROD])
+    assert world.counters.mints(PROD) == mints

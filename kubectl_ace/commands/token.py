@@ -44,7 +44,7 @@ def parse(argv: list[str]) -> dict:
         elif name in BOOL_FLAGS and not has_value:
             options[BOOL_FLAGS[name]] = True
         elif name in ("-h", "--help"):
-            print(HELP)
+            print(USAGE)
             raise SystemExit(0)
         else:
             raise UsageError(f"token: unknown flag {arg.split('=')[0]!r}; see `kubectl-ace token --help`")
@@ -87,7 +87,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-HELP = """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
+USAGE = """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
                          [--auth-flow devicecode|authcode]
                          [--cacerts FILE] [--skip-verify] [--force-refresh] [--store DIR]
                          [--no-failover] [--no-switch-back] [--probe-timeout S]
