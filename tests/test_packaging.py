@@ -533,3 +533,21 @@ def test_bundle_directories_are_dropped_from_path():
     sep = os.pathsep
     path = sep.join(["/opt/app/_internal", "/usr/bin", "/opt/app/_internal/sub", "/opt/app/_internal2", ""])
     assert drop_bundle_dirs(path, "/opt/app/_internal") == sep.join(["/usr/bin", "/opt/app/_internal2", ""])
+
+
+def test_frozen_binary_runs_the_saml_browser_login(built, manifest, sandbox, world, tmp_path):
+    """The SAML flow needs cryptography, imported only in that flow: it must be in the bundle."""
+    from tests.test_login_flows import Browser, saml_user
+    platform = yaml.safe_load(manifest.read_text())["spec"]["platforms"][0]
+    link = krew_install(built.archive, platform, tmp_path / "krew", built.version)
+    browser = Browser(tmp_path, world, sandbox)
+    try:
+        saml_user(world, "okta")
+        result = subprocess.run([str(link), "login", "--server", world.rancher_url, "--cacert",
+                                 str(world.rancher_ca_file), "--auth-provider", "okta"],
+                                capture_output=True, text=True, env=sandbox.env, timeout=120,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        browser.stop()
+    assert result.returncode == 0, result.stderr + browser.errors()
+    assert "as alice" in result.stderr and world.counters.logins() == 1
