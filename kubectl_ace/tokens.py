@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import store
+from kubectl_ace import marks, store
 from kubectl_ace.errors import (AceError, AuthenticationFailed, NotLoggedIn, RancherUnreachable, StoreError,
                                 TokenExpired, TokenRefused)
 
@@ -18,7 +18,6 @@ MIN_VALIDITY = 10.0       # a token with less than this left is not handed out
 MIN_LOGIN_LEFT = 120.0    # a login with less than this left cannot usefully mint
 INTERACTIVE_WAIT = 960.0  # how long to wait for another process's login (a browser login may take 15 min)
 MINT_WAIT = 60.0
-STARTED = time.time()     # when this process started: a login that failed since then was meant for us too
 
 
 class Request:
@@ -67,7 +66,7 @@ def get_token(req: Request) -> Credential:
     login = pick_login(record, req.user)
     cached = cluster_token(login, req.cluster_key)
     if cached and not req.force_refresh and is_fresh(cached, login, now):
-        if req.from_kubectl and handed_to_this_caller(req, cached):
+        if req.from_kubectl and marks.handed_to_this_caller(req, cached):
             return recover(req, refused=cached)  # the same kubectl asks again before expiry: it got a 401
         warn_if_login_ends_soon(req, login, now)
         return Credential(cached["token"], cached.get("expires"))
@@ -172,55 +171,6 @@ def assert_rancher_answers(req: Request, record: dict | None) -> None:
 
 # --- noticing a re-run after a 401: what was last handed to which kubectl process ---
 
-def handout_dir(req: Request) -> str:
-    import os
-    return os.path.join(req.directory, "state", f"handed-{store.server_key(req.server)}-{req.cluster or '_'}")
-
-
-def handed_to_this_caller(req: Request, entry: dict) -> bool:
-    """Did this very kubectl process already get this token? (client-go asks again only after a 401 or expiry.)
-
-    One small file per kubectl process: parallel kubectl runs must not overwrite each other's marks.
-    """
-    import os
-    from kubectl_ace import caller
-    try:
-        with open(os.path.join(handout_dir(req), caller.file_key()), encoding="utf-8") as handle:
-            return handle.read() == entry.get("token_id")
-    except OSError:
-        return False
-
-
-def remember_handout(req: Request, cred: Credential) -> None:
-    """The one small write of the hot path: which token this kubectl process got."""
-    import os
-    from kubectl_ace import caller
-    folder = handout_dir(req)
-    try:
-        if not os.path.isdir(folder):
-            store.ensure_dir(req.directory)
-            store.ensure_dir(os.path.dirname(folder))
-            store.ensure_dir(folder)
-        store.write_atomic(os.path.join(folder, caller.file_key()),
-                           cred.token.partition(":")[0].removeprefix("ext/").encode(), durable=False)
-    except StoreError:
-        pass  # losing the mark only costs noticing one rejection
-
-
-def prune_handouts(req: Request, older_than: float = 86400.0) -> None:
-    """Forget the marks of kubectl processes long gone (done on the mint path, never the hot path)."""
-    import os
-    folder = handout_dir(req)
-    now = time.time()
-    try:
-        for name in os.listdir(folder):
-            path = os.path.join(folder, name)
-            if now - os.stat(path).st_mtime > older_than:
-                os.unlink(path)
-    except OSError:
-        pass
-
-
 def mark_refused(req: Request, refused: dict) -> None:
     """Note in the store when a token was last seen refused (shown by `kubectl ace status`)."""
     def put(current: dict | None) -> dict | None:
@@ -285,7 +235,7 @@ def mint_and_save(req: Request, record: dict, login: dict) -> Credential:
         return current
 
     store.update(req.directory, req.server, put)
-    prune_handouts(req)
+    marks.prune_handouts(req)
     return Credential(entry["token"], entry["expires"])
 
 
@@ -309,7 +259,7 @@ def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[d
         fresh_login = pick_login(record, req.user)
         if usable_login(fresh_login, time.time()):
             return record, fresh_login  # another process logged in while we waited
-        failure, told = recent_login_failure(req)
+        failure, told = marks.recent_login_failure(req)
         if told:
             raise NotLoggedIn("")  # this kubectl was told already, by an earlier run: once is enough
         if failure:
@@ -330,61 +280,10 @@ def log_in_for(req: Request, record: dict | None, login: dict | None) -> tuple[d
                               options=login_flow.LoginOptions(auth_flow=req.auth_flow),
                               preferred=(login or {}).get("provider"))
         except AceError as err:
-            note_login_failure(req, err.message)
+            marks.note_login_failure(req, err.message)
             raise
         record = store.read(req.directory, req.server)
         return record, pick_login(record, None)
-
-
-def login_failure_path(req: Request) -> str:
-    import os
-    return os.path.join(req.directory, "state", f"login-failed-{store.server_key(req.server)}")
-
-
-def note_login_failure(req: Request, why: str) -> None:
-    """Tell the processes waiting for this login, and the kubectl it failed for, why it failed (one line, no secrets)."""
-    write_login_failure(req, time.time(), why, [caller_key()] if req.from_kubectl else [])
-
-
-def recent_login_failure(req: Request) -> tuple[str, bool]:
-    """Why a login failed since this process started or for the kubectl running it ("" when none did),
-    and whether that kubectl was already told.
-
-    Called under the login lock. A kubectl told about the failure is remembered: it runs the plugin
-    again for each of its later requests, and those runs must not prompt again either.
-    """
-    from kubectl_ace import jsonlite
-    try:
-        with open(login_failure_path(req), encoding="utf-8") as handle:
-            data = jsonlite.loads(handle.read())
-        at, why, callers = float(data["at"]), str(data["why"]), [str(c) for c in data.get("callers") or []]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return "", False
-    me = caller_key() if req.from_kubectl else ""
-    if me and me in callers and time.time() - at < 600:
-        return why, True  # kubectl runs the plugin again within seconds; a long-lived client is asked again later
-    if at < STARTED:
-        return "", False
-    if me:
-        write_login_failure(req, at, why, callers + [me])
-    return why, False
-
-
-def write_login_failure(req: Request, at: float, why: str, callers: list[str]) -> None:
-    import json
-    import os
-    try:
-        store.ensure_dir(os.path.join(req.directory, "state"))
-        store.write_atomic(login_failure_path(req), json.dumps({"at": at, "why": why, "callers": callers[-64:]})
-                           .encode(), durable=False)
-    except StoreError:
-        pass  # the waiters then try a login of their own
-
-
-def caller_key() -> str:
-    """The kubectl process that runs this plugin (only meaningful when run by kubectl)."""
-    from kubectl_ace import caller
-    return caller.file_key()
 
 
 def rancher_client(req: Request, record: dict | None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import credential, failover, tokens
+from kubectl_ace import credential, failover, marks, tokens
 from kubectl_ace.errors import UsageError
 
 HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
@@ -82,7 +82,7 @@ def run(argv: list[str]) -> int:
     cred = tokens.get_token(request)
     failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
     if info.from_kubectl:
-        tokens.remember_handout(request, cred)
+        marks.remember_handout(request, cred.token)
     sys.stdout.write(credential.render(info.api_version, cred.token, cred.reported_expiry(time.time())) + "\n")
     return 0
 
