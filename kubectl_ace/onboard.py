@@ -344,11 +344,22 @@ def convert_file(path: str, directory: str) -> FileResult:
             raise AceError(f"converting {path} went wrong (the new text does not read back as written); "
                            "nothing was changed; rerun with -v and report it")
         result.adopted, result.notes = adopt(conversion, directory)
-        # The backup is how the user goes back, so it keeps the tokens; it is never more readable than 0600 then.
-        result.backup_mode = mode & 0o600 if conversion.found else mode
-        result.backup = write_backup(real, text, result.backup_mode)
+        # A token lives only in the token store: the backup keeps the file's layout and the token's
+        # name, with the secret half replaced (going back to it means logging in, or converting again).
+        result.backup_mode = mode
+        result.backup = write_backup(real, redacted(text, secrets_in(conversion)), mode)
         store.write_atomic(real, new_text.encode("utf-8"), mode=mode)
     return result
+
+
+REDACTED = "moved-to-the-kubectl-ace-token-store"
+
+
+def redacted(text: str, secrets: list[str]) -> str:
+    """The text with each secret replaced by a note saying where the token went."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def write_backup(real: str, text: str, mode: int) -> str:

@@ -198,8 +198,9 @@ def test_downloaded_files_convert_and_work(tmp_path, token, escape):
             if token:
                 # The token from the file went into the store: kubectl needed no new one.
                 assert world.counters.mints(cluster_id) == mints
-                assert [b.stat().st_mode & 0o777 for b in backups(sandbox)][-1] == 0o600
-            assert_no_secrets(sandbox, result.stderr)
+                backup = backups(sandbox)[-1].read_text()
+                assert "moved-to-the-kubectl-ace-token-store" in backup and yaml.safe_load(backup)
+            assert_no_secrets(sandbox, result.stderr, *(b.read_text() for b in backups(sandbox)))
             for backup in backups(sandbox):
                 backup.unlink()
 

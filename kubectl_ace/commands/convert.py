@@ -61,7 +61,7 @@ def report(result) -> None:
              if conversion.clusters else "",
              f"{result.adopted} token(s) moved into the token store" if conversion.found else ""]
     print(f"{result.path}: converted; " + ", ".join(p for p in parts if p) + ".", file=sys.stderr)
-    keep = (f" (mode {result.backup_mode:04o}: it still holds the token(s); delete it once the converted file works)"
+    keep = (" (its token secrets are replaced by a note: they live in the token store now)"
             if conversion.found else "")
     print(f"  backup: {result.backup}{keep}", file=sys.stderr)
     for note in result.notes:
