@@ -34,6 +34,9 @@ def seed_store(directory: str) -> None:
              "clusters": {CLUSTER: token}}
     store.update(directory, SERVER, lambda _: {"logins": {"admin": login}, "current_user": "admin",
                                                "cacert": None, "insecure": False})
+    # A fresh, healthy probe result for the cluster's proxy path, as after a call a moment ago.
+    from kubectl_ace import health
+    health.remember(directory, SERVER, {f"proxy:{CLUSTER}": health.Result(f"proxy:{CLUSTER}", True, 200, 40.0)})
 
 
 def timed(argv: list[str], env: dict) -> float:
@@ -57,9 +60,15 @@ def main() -> int:
                            quiet=1)
     with tempfile.TemporaryDirectory() as directory:
         seed_store(directory)
+        # As kubectl sends it for kubectl-ace's exec user (provideClusterInfo): about to call the proxy.
         info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                           "spec": {"interactive": False}})
-        env = dict(os.environ, KUBECTL_ACE_STORE=directory, KUBERNETES_EXEC_INFO=info)
+                           "spec": {"interactive": False,
+                                    "cluster": {"server": f"{SERVER}/k8s/clusters/{CLUSTER}",
+                                                "config": {"kubectl-ace": {"server": SERVER, "clusterId": CLUSTER,
+                                                                           "endpoint": "proxy"}}}}})
+        # The health state must stay fresh for the whole run (it is 10 s by default).
+        env = dict(os.environ, KUBECTL_ACE_STORE=directory, KUBERNETES_EXEC_INFO=info,
+                   KUBECTL_ACE_HEALTH_TTL="86400")
         hot = [args.command, "token", f"--server={SERVER}", f"--cluster={CLUSTER}"]
         base = [args.python, "-c", "pass"]
         # What pip's console-script wrapper costs before kubectl-ace runs at all: it imports re and sys.
