@@ -475,3 +475,18 @@ def ensure_parent(path: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create {folder} for the kubeconfig: {err.strerror}") from None
+
+
+def rancher_ca(config: Kubeconfig, server: str) -> str:
+    """Rancher's CA as the kubeconfig knows it: from a cluster entry that points at this Rancher (its proxy)."""
+    for entry in config.clusters.values():
+        where = PROXY_PATH.match(entry.body.get("server", ""))
+        ext = extension_of(entry.body)
+        base = store.normalize_server(where["base"]) if where else (store.normalize_server(ext["server"])
+                                                                     if ext.get("server") and ext.get("endpoint") == "proxy"
+                                                                     else "")
+        if base == server:
+            pem = ca_pem(entry.body)
+            if pem:
+                return pem
+    return ""

@@ -26,7 +26,7 @@ class Request:
     def __init__(self, server: str, cluster: str | None, *, user: str | None = None, provider: str | None = None,
                  cacerts: str | None = None, skip_verify: bool = False, force_refresh: bool = False,
                  interactive: bool = False, directory: str | None = None, from_kubectl: bool = False,
-                 endpoint: str = "", auth_flow: str | None = None) -> None:
+                 endpoint: str = "", auth_flow: str | None = None, endpoint_ca: str = "") -> None:
         self.server = store.normalize_server(server)
         self.cluster = cluster or None
         self.user = user
@@ -39,6 +39,7 @@ class Request:
         self.from_kubectl = from_kubectl  # run by kubectl's exec protocol (so a re-run can mean a 401)
         self.endpoint = endpoint          # the server URL kubectl is about to call, when it said
         self.auth_flow = auth_flow        # Azure AD: devicecode or authcode
+        self.endpoint_ca = endpoint_ca    # base64 CA kubectl uses for that endpoint (provideClusterInfo)
 
     @property
     def cluster_key(self) -> str:
@@ -297,9 +298,16 @@ def rancher_client(req: Request, record: dict | None):
 
 
 def tls_settings(req: Request, record: dict | None) -> dict:
+    """--cacerts, else the login's CA, else the CA kubectl trusts for this Rancher's proxy (the kubeconfig's)."""
     cacert_pem = (record or {}).get("cacert")
     if req.cacerts:
         cacert_pem = read_ca(req.cacerts)
+    elif not cacert_pem and req.endpoint_ca and req.endpoint.startswith(req.server + "/k8s/clusters/"):
+        import base64
+        try:
+            cacert_pem = base64.b64decode(req.endpoint_ca).decode()
+        except ValueError:
+            cacert_pem = None
     insecure = bool(req.skip_verify or (record or {}).get("insecure"))
     return {"cacert_pem": cacert_pem, "insecure": insecure}
 

@@ -156,40 +156,57 @@ def generate_kubeconfig(sandbox, world, cluster_id: str) -> str:
     return text
 
 
-def test_without_a_login_an_interactive_kubectl_gets_a_prompt(sandbox, world):
-    """kubectl on a terminal (interactiveMode IfAvailable) passes its stdin: the plugin prompts on stderr."""
+def kubectl_answering_prompts(sandbox, prompts: list[tuple[bytes, bytes]]):
+    """Run kubectl with a terminal on stdin (so exec is interactive) and answer the plugin's prompts.
+
+    Returns (returncode, stdout, everything on stderr).
+    """
     import os
     import select
     import subprocess
 
-    from tests.conftest import KUBECTLS, NEWEST, PASSWORD
-    sandbox.exec_kubeconfig("c-m-prod0001", api_version=EXEC_V1BETA1, current="prod-fqdn")
-    # The login it starts needs Rancher's CA: `--cacerts`, as for `rancher token`.
-    config = yaml.safe_load(sandbox.kubeconfig.read_text())
-    config["users"][0]["user"]["exec"]["args"].append(f"--cacerts={world.rancher_ca_file}")
-    sandbox.write_kubeconfig(config)
+    from tests.conftest import KUBECTLS, NEWEST
     master, slave = os.openpty()
     proc = subprocess.Popen([KUBECTLS[NEWEST], "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=sandbox.env, start_new_session=True)
     os.close(slave)
     seen = b""
-
-    def wait_for(text: bytes) -> None:
-        nonlocal seen
-        while text not in seen:
-            ready, _, _ = select.select([proc.stderr], [], [], 30)
-            assert ready, f"no {text!r} prompt; saw {seen[-300:]!r}"
-            seen += os.read(proc.stderr.fileno(), 4096)
-
     try:
-        wait_for(b"Username: ")
-        os.write(master, b"admin\n")
-        wait_for(b"Password for admin: ")
-        os.write(master, PASSWORD.encode() + b"\n")
+        for prompt, answer in prompts:
+            while prompt not in seen:
+                ready, _, _ = select.select([proc.stderr], [], [], 30)
+                assert ready, f"no {prompt!r} prompt; saw {seen[-300:]!r}"
+                seen += os.read(proc.stderr.fileno(), 4096)
+            os.write(master, answer)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
         os.close(master)
-    assert proc.returncode == 0, err
-    assert b"kube-system" in out and b"Username" not in out and PASSWORD.encode() not in seen + err
+    return proc.returncode, out, seen + err
+
+
+LOGIN_PROMPTS = [(b"Username: ", b"admin\n"), (b"Password for admin: ", b"correct-horse-battery\n")]
+
+
+def test_without_a_login_an_interactive_kubectl_gets_a_prompt(sandbox, world):
+    """kubectl on a terminal (interactiveMode IfAvailable) passes its stdin: the plugin prompts on stderr."""
+    sandbox.exec_kubeconfig("c-m-prod0001", api_version=EXEC_V1BETA1, current="prod-fqdn")
+    # The login it starts needs Rancher's CA: `--cacerts`, as for `rancher token`.
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    config["users"][0]["user"]["exec"]["args"].append(f"--cacerts={world.rancher_ca_file}")
+    sandbox.write_kubeconfig(config)
+    code, out, err = kubectl_answering_prompts(sandbox, LOGIN_PROMPTS)
+    assert code == 0, err
+    assert b"kube-system" in out and b"Username" not in out and b"correct-horse-battery" not in err
     assert world.counters.logins() == 1 and world.counters.mints("c-m-prod0001") == 1
+
+
+def test_exec_login_trusts_the_ca_kubectl_uses_for_the_rancher_proxy(sandbox, world):
+    """No --cacerts and no login yet: the proxy cluster's CA (provideClusterInfo) is Rancher's CA."""
+    sandbox.exec_kubeconfig("c-m-prod0001", api_version=EXEC_V1BETA1, current="prod")
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    config["users"][0]["user"]["exec"]["provideClusterInfo"] = True
+    sandbox.write_kubeconfig(config)
+    code, out, err = kubectl_answering_prompts(sandbox, LOGIN_PROMPTS)
+    assert code == 0, err
+    assert b"kube-system" in out

@@ -151,3 +151,14 @@ def test_untrusted_certificate_says_how_to_trust_it(sandbox, world):
     result = sandbox.ace("login", "--server", world.rancher_url, "--user", "admin", "--password-stdin",
                          input=PASSWORD)
     assert result.returncode != 0 and "--cacert" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_login_trusts_rancher_ca_from_the_kubeconfig(sandbox, world):
+    """A kubeconfig from the Rancher UI carries Rancher's CA: login uses it without --cacert."""
+    from tests.test_onboarding import download
+    sandbox.kubeconfig.write_text(download(world, "c-m-prod0001"))
+    result = sandbox.ace("login", "--server", world.rancher_url, "--user", "admin", "--password-stdin",
+                         input=PASSWORD + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "trusting Rancher's CA from the kubeconfig" in result.stderr
+    assert stored(sandbox)["cacert"] == world.rancher_ca_pem

@@ -44,6 +44,8 @@ def run(args) -> int:
         else:
             password = value
     cacert = tokens.read_ca(args.cacert) if args.cacert else None
+    if cacert is None and not args.insecure_skip_tls_verify:
+        cacert = ca_from_kubeconfig(getattr(args, "kubeconfig", None), args.server)
     options = login.LoginOptions(auth_flow=args.auth_flow, open_browser=False if args.no_browser else None,
                                  timeout=parse_duration(args.login_timeout, "--login-timeout")
                                  if args.login_timeout else None)
@@ -59,6 +61,20 @@ def run(args) -> int:
         until = "never expires" if result.expires is None else f"valid until {tokens.local_time(result.expires)}"
         print(f"Logged in to {result.server} as {result.user} ({result.provider}); {until}.", file=sys.stderr)
     return 0
+
+
+def ca_from_kubeconfig(explicit: str | None, server: str) -> str | None:
+    """Rancher's CA from a kubeconfig that already reaches it (as the Rancher UI writes them), if any."""
+    from kubectl_ace import kubeconfig
+    from kubectl_ace.errors import AceError
+    try:
+        pem = kubeconfig.rancher_ca(kubeconfig.load(explicit), store.normalize_server(server))
+    except AceError:
+        return None  # an unreadable kubeconfig is not this command's business
+    if pem:
+        print("kubectl-ace: trusting Rancher's CA from the kubeconfig (pass --cacert to choose another)",
+              file=sys.stderr)
+    return pem or None
 
 
 def parse_duration(text: str, flag: str = "--ttl") -> float:

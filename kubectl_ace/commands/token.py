@@ -78,7 +78,8 @@ def run(argv: list[str]) -> int:
                              provider=options["provider"], cacerts=options["cacerts"],
                              skip_verify=options["skip_verify"], force_refresh=options["force_refresh"],
                              interactive=info.interactive, directory=options["store"],
-                             from_kubectl=info.from_kubectl, endpoint=info.server, auth_flow=options["auth_flow"])
+                             from_kubectl=info.from_kubectl, endpoint=info.server, auth_flow=options["auth_flow"],
+                             endpoint_ca=info.cluster.get("certificate-authority-data") or "")
     cred = tokens.get_token(request)
     failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
     if info.from_kubectl:
