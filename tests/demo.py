@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
 import yaml
 
 from tests.conftest import KUBECTLS, NEWEST, PASSWORD, Sandbox
@@ -55,13 +54,14 @@ def main() -> int:
              shown=f"echo '********' | kubectl ace login --server {world.rancher_url} --user admin "
                    f"--password-stdin --cacert {world.rancher_ca_file}")
 
-        say("Rancher's own kubeconfig for prod calls `rancher token`; kubectl-ace takes the same flags,")
-        say("so changing `command: rancher` to `command: kubectl-ace` is all it takes.")
-        world.settings["kubeconfig-generate-token"] = "false"
-        text = rancher_kubeconfig(sandbox, world, "c-m-prod0001").replace("command: rancher", "command: kubectl-ace")
-        sandbox.kubeconfig.write_text(text)
-        print(yaml.safe_dump({"users": yaml.safe_load(text)["users"]}, sort_keys=False).rstrip())
+        say("Fetch a kubeconfig for every cluster the login can see; its users run the kubectl-ace plugin.")
+        show(sandbox, ["kubectl", "ace", "kubeconfig", "--all", "--merge"])
         show(sandbox, ["kubectl", "config", "get-contexts"])
+        user = next(u for u in yaml.safe_load(sandbox.kubeconfig.read_text())["users"] if u["name"] == "prod")
+        print(yaml.safe_dump({"users": [user]}, sort_keys=False).rstrip())
+        print(f"{DIM}(A kubeconfig downloaded from the Rancher UI, or written for `rancher token`, becomes the "
+              f"same with `kubectl ace convert`.){RESET}")
+        mints_before = world.counters.mints("c-m-prod0001")
 
         say("Through the Rancher proxy (context prod): the plugin mints one cluster-scoped token.")
         show(sandbox, ["kubectl", "get", "namespaces"])
@@ -69,7 +69,7 @@ def main() -> int:
         show(sandbox, ["kubectl", "get", "namespaces", "--context", "prod-fqdn"])
         show(sandbox, ["kubectl", "auth", "whoami", "--context", "prod-fqdn"])
         print(f"{DIM}(Rancher saw {world.counters.logins()} login and "
-              f"{world.counters.mints('c-m-prod0001')} token mint for prod){RESET}")
+              f"{world.counters.mints('c-m-prod0001') - mints_before} token mint for prod by kubectl-ace){RESET}")
 
         say("Rancher goes down.")
         world.rancher.set_mode("stopped")
@@ -89,17 +89,6 @@ def main() -> int:
         show(sandbox, ["kubectl", "ace", "logout"])
         say("Done. Try it by hand with `python -m tests.sim`.")
     return 0
-
-
-def rancher_kubeconfig(sandbox: Sandbox, world: World, cluster_id: str) -> str:
-    """What the Rancher UI's "Download KubeConfig" gives (fetched with the login kept in the store)."""
-    import json
-    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
-    answer = requests.post(f"{world.rancher_url}/v3/clusters/{cluster_id}?action=generateKubeconfig",
-                           headers={"Authorization": "Bearer " + record["logins"]["admin"]["token"]},
-                           verify=str(world.rancher_ca_file), timeout=10)
-    answer.raise_for_status()
-    return answer.json()["config"]
 
 
 if __name__ == "__main__":
