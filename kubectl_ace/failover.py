@@ -97,31 +97,34 @@ def fail_over(where: Location, result, token: str, directory: str, options: Opti
         explicit_context = using = serving[0] if serving else ""
     endpoints = kubeconfig.rancher_endpoints(config, using) if using else None
     down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
+    topic = f"failover:{where.server}:{where.cluster_id}"
     current = config.current_context
     if not explicit_context and using != current and endpoints and endpoints.by_context(current) \
             and endpoints.by_context(current).kind != "proxy":
         # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
-        raise FailedOver(notice(directory, f"{down}; the current context is now {current}: run the command again"))
+        raise FailedOver(notice(directory, f"{down}; the current context is now {current}: run the command again",
+                                topic))
     if endpoints is None or not endpoints.ace:
-        raise AceError(f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail "
-                       "over to; enable ACE for the cluster in Rancher, or wait for Rancher")
+        raise AceError(notice(directory, f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context "
+                                         "for it to fail over to; enable ACE for the cluster in Rancher, or wait "
+                                         "for Rancher"))
     chosen, results = best_ace(endpoints, token, directory, options.settings)
     if chosen is None:
         tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in endpoints.ace)
-        raise AceError(f"{down}, and no ACE endpoint answers either ({tried})")
+        raise AceError(notice(directory, f"{down}, and no ACE endpoint answers either ({tried})"))
     if explicit_context:
         raise FailedOver(notice(directory, f"{down}; the ACE context {chosen.context} is healthy: rerun with "
-                                           f"--context {chosen.context}"))
+                                           f"--context {chosen.context}", topic))
     changed = kubeconfig.set_current_context(config, chosen.context, only_if=using, directory=directory)
     now_current = kubeconfig.load(kube_file).current_context
     if changed:
         remember_switch(directory, config.paths, where, using, chosen.context)
     if now_current != chosen.context:
         raise FailedOver(notice(directory, f"{down}; the current context is now {now_current}, set meanwhile: "
-                                           "not switching"))
+                                           "not switching", topic))
     raise FailedOver(notice(directory, f"{down}; switched the current context from {using} to {chosen.context} "
                                        f"({'ACE FQDN' if chosen.kind == 'fqdn' else 'ACE node'}): run the "
-                                       "command again"))
+                                       "command again", topic))
 
 
 def best_ace(endpoints, token: str, directory: str, settings):
@@ -208,13 +211,13 @@ def _edit_switches(directory: str, change) -> None:
 
 # --- helpers ---
 
-def notice(directory: str, message: str) -> str:
-    """The message the first time this kubectl process hears it, else "" (kubectl retries discovery and would
-    show it again and again)."""
+def notice(directory: str, message: str, topic: str = "") -> str:
+    """The message the first time this kubectl process hears of its topic, else "" (kubectl retries
+    discovery and would show it again and again)."""
     import json
     from kubectl_ace import caller
     path = os.path.join(directory, "state", "notices.json")
-    me, now = caller.identity(), time.time()
+    me, now = f"{caller.identity()}|{topic or message}", time.time()
     try:
         with open(path, encoding="utf-8") as handle:
             seen = {k: v for k, v in json.load(handle).items() if now - v < 600}
@@ -224,7 +227,7 @@ def notice(directory: str, message: str) -> str:
         return ""
     seen[me] = now
     store.ensure_dir(os.path.dirname(path))
-    store.write_atomic(path, json.dumps(seen).encode())
+    store.write_atomic(path, json.dumps(seen).encode(), durable=False)
     return message
 
 

@@ -250,3 +250,13 @@ def test_the_cluster_extension_finds_endpoints_whatever_their_names(logged_in, w
     first = logged_in.kubectl("get", "namespaces")
     assert "switched the current context from work to work-direct (ACE FQDN)" in first.stderr
     assert logged_in.kubectl("get", "namespaces").returncode == 0
+
+
+def test_a_failed_failover_is_said_once_per_kubectl_run(logged_in, world):
+    """kubectl runs the plugin again for each retry of its discovery: the reason is said once."""
+    logged_in.exec_kubeconfig("c-plain1", current="plain")
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health()
+    world.rancher.set_mode("stopped")
+    result = logged_in.kubectl("get", "namespaces")
+    assert result.stderr.count("no Authorized Cluster Endpoint context") == 1
