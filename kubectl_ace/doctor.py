@@ -70,7 +70,7 @@ def check_plugin(environ) -> Check:
     running = _running_program()
     if running and os.path.realpath(running) != os.path.realpath(found):
         return Check("kubectl-ace on PATH", WARN, f"kubectl runs {found}, but this is {running}",
-                     f"remove the other copy or put the one you want first on PATH")
+                     "remove the other copy or put the one you want first on PATH")
     return Check("kubectl-ace on PATH", OK, found)
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from kubectl_ace import store
 from kubectl_ace.credential import EXTENSION_NAME
-from kubectl_ace.errors import InputError, StoreError
+from kubectl_ace.errors import InputError
 
 PROXY_PATH = re.compile(r"^(?P<base>https?://[^/]+(?:/.*?)?)/k8s/clusters/(?P<id>[^/]+)/?$")
 CURRENT_CONTEXT_LINE = re.compile(r"^current-context:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)

@@ -22,7 +22,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import EXEC_V1BETA1, KUBECTLS, NEWEST, PASSWORD, Sandbox
 from tests.sim import ClusterSpec, World

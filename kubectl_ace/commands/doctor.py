@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubectl_ace import store
+from kubectl_ace import output, store
 
 HELP = "Check the plugin, kubectl, kubeconfig, token store, logins, Rancher and every endpoint; say how to fix them"
 
@@ -17,14 +17,7 @@ def run(args) -> int:
     directory = store.store_dir(getattr(args, "store", None))
     checks = doctor.run_all(getattr(args, "kubeconfig", None), directory)
     data = {"ok": not doctor.failed(checks), "checks": [c.as_dict() for c in checks]}
-    if args.output == "json":
-        import json
-        print(json.dumps(data, indent=2))
-    elif args.output == "yaml":
-        import yaml
-        print(yaml.safe_dump(data, sort_keys=False), end="")
-    else:
-        print_table(checks)
+    output.emit(data, args.output, lambda: print_table(checks))
     return 1 if doctor.failed(checks) else 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kubectl_ace import failover, kubeconfig, store
+from kubectl_ace import failover, kubeconfig, output, store
 from kubectl_ace.errors import UsageError
 
 HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy and what would be used"
@@ -34,14 +34,7 @@ def run(args) -> int:
                              "no kubectl-ace extension, no Rancher-named sibling)")
         reports.append(report)
     data = [as_data(report, config.current_context) for report in reports]
-    if args.output == "json":
-        import json
-        print(json.dumps(data, indent=2))
-    elif args.output == "yaml":
-        import yaml
-        print(yaml.safe_dump(data, sort_keys=False), end="")
-    else:
-        print_table(data)
+    output.emit(data, args.output, lambda: print_table(data))
     return 0 if all(report.chosen for report in reports) else 1
 
 

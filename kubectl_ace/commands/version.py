@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from kubectl_ace import __version__
+from kubectl_ace import __version__, output
 
 HELP = "Print the version, build and Python"
 
@@ -18,12 +18,6 @@ def run(args) -> int:
     frozen = bool(getattr(sys, "frozen", False))
     info = {"version": __version__, "build": "pyinstaller" if frozen else "source",
             "python": platform.python_version(), "platform": f"{sys.platform}/{platform.machine()}"}
-    if args.output == "json":
-        import json
-        print(json.dumps(info, indent=2))
-    elif args.output == "yaml":
-        import yaml
-        print(yaml.safe_dump(info, sort_keys=False), end="")
-    else:
-        print(f"kubectl-ace {info['version']} ({info['build']}, Python {info['python']}, {info['platform']})")
+    output.emit(info, args.output, lambda: print(f"kubectl-ace {info['version']} ({info['build']}, "
+                                                 f"Python {info['python']}, {info['platform']})"))
     return 0

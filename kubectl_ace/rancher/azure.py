@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from kubectl_ace.errors import (AceError, AuthenticationFailed, NotLoggedIn, RancherError, RancherUnreachable,
                                 UsageError)
-from kubectl_ace.rancher import auth
+from kubectl_ace.rancher import auth, polling
 from kubectl_ace.rancher.client import Client, Response
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -129,7 +129,7 @@ def wait_for_device_code(idp: IdentityProvider, device: dict, *, deadline: float
     host = urllib.parse.urlsplit(idp.token_url).netloc
     form = {"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": idp.client_id}
     while True:
-        _sleep_until(min(time.monotonic() + step, end), tick)
+        polling.sleep_until(min(time.monotonic() + step, end), tick)
         try:
             status, body = idp.post(idp.token_url, form)
         except RancherUnreachable:
@@ -303,12 +303,3 @@ def _b64url(data: bytes) -> str:
 def _page(title: str, text: str) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
             f"<body><h1>{title}</h1><p>{text}</p></body></html>\n")
-
-
-def _sleep_until(when: float, tick: Callable[[], None]) -> None:
-    while True:
-        tick()
-        left = when - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 1.0))

@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from kubectl_ace.errors import AceError, NotLoggedIn, RancherError, RancherUnreachable
+from kubectl_ace.rancher import polling
 from kubectl_ace.rancher.client import Client, Response
 
 REQUEST_ID_ALPHABET = "abcdfghjklmnpqrstvwxz12456789"
@@ -90,7 +91,7 @@ def wait_for_token(client: Client, api: str, request_id: str, *, deadline: float
     path = token_path(api, request_id)
     trouble = ""
     while True:
-        _sleep_until(min(time.monotonic() + interval, deadline), tick)  # Rancher's CLI also waits first
+        polling.sleep_until(min(time.monotonic() + interval, deadline), tick)  # Rancher's CLI also waits first
         try:
             found = _poll(client, path)
         except RancherUnreachable as err:
@@ -129,13 +130,3 @@ def delete_token(client: Client, api: str, request_id: str) -> str:
     except AceError as err:
         return f"could not delete the used login token at Rancher ({err.message}); it expires on its own"
     return ""
-
-
-def _sleep_until(when: float, tick: Callable[[], None]) -> None:
-    """Sleep in short slices (Ctrl-C is handled between them) and tick about once a second."""
-    while True:
-        tick()
-        left = when - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 1.0))
