@@ -163,7 +163,7 @@ def test_kubectl_subcommand_uses_ace_without_touching_the_kubeconfig(on_proxy, w
 
 def test_kubectl_subcommand_passes_the_exit_code_through(on_proxy):
     result = on_proxy.ace("kubectl", "get", "namespace", "does-not-exist")
-    assert result.returncode == 1 and "NotFound" in result.stderr or "not found" in result.stderr
+    assert result.returncode == 1 and ("NotFound" in result.stderr or "not found" in result.stderr)
 
 
 def test_writes_land_where_client_go_puts_them(on_proxy, world, tmp_path):
