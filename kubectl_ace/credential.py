@@ -74,6 +74,17 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
                     cluster=cluster, from_kubectl=True)
 
 
+def decode_ca(data: str) -> str:
+    """certificate-authority-data (base64, as kubectl passes it in spec.cluster) as PEM; "" if absent or bad."""
+    if not data:
+        return ""
+    import base64
+    try:
+        return base64.b64decode(data).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
 def render(api_version: str, token: str, expires: float | None) -> str:
     """One compact ExecCredential line; `expires` is a local epoch, or None for a token that never expires."""
     status = '"token":' + jsonlite.quote(token)

@@ -11,6 +11,7 @@ import sys
 import time
 
 from kubectl_ace import jsonlite, store
+from kubectl_ace.credential import decode_ca
 from kubectl_ace.errors import AceError, FailedOver
 
 PROXY_MARK = "/k8s/clusters/"
@@ -76,9 +77,14 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, direct
 
 def proxy_guard(where: Location, cluster: dict, token: str, directory: str, options: Options) -> None:
     from kubectl_ace import health
-    ca = _ca(cluster) or ((store.read(directory, where.server) or {}).get("cacert") or "")
-    target = health.proxy_target(where.server, where.cluster_id, token, ca, bool(cluster.get("insecure-skip-tls-verify")))
-    result = health.check(directory, where.server, [target], options.settings)[target.key]
+    settings = options.settings
+    result = health.cached(directory, where.server, health.proxy_key(where.cluster_id), settings)
+    if result is None:  # stale: only now is the CA needed, for a probe
+        ca = decode_ca(cluster.get("certificate-authority-data") or "") or \
+            ((store.read(directory, where.server) or {}).get("cacert") or "")
+        target = health.proxy_target(where.server, where.cluster_id, token, ca,
+                                     bool(cluster.get("insecure-skip-tls-verify")))
+        result = health.refresh(directory, where.server, [target], settings)[target.key]
     if result.reachable:
         return
     fail_over(where, result, token, directory, options)
@@ -275,17 +281,6 @@ def resolved_cluster(directory: str) -> dict:
     return cluster
 
 
-def _ca(cluster: dict) -> str:
-    data = cluster.get("certificate-authority-data") or ""
-    if not data:
-        return ""
-    import base64
-    try:
-        return base64.b64decode(data).decode()
-    except ValueError:
-        return ""
-
-
 def _env_on(name: str) -> bool:
     return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
@@ -333,8 +328,7 @@ def survey(config, context: str, directory: str, settings=None) -> Report | None
             target = health.ace_target(endpoints.cluster_id, endpoint.url, token or "", endpoint.ca_data,
                                        endpoint.insecure)
         targets[endpoint.url] = target
-    found = health.probe_all(list(targets.values()), settings)
-    health.remember(directory, endpoints.server, found)
+    found = health.refresh(directory, endpoints.server, list(targets.values()), settings)
     results = {url: found[target.key] for url, target in targets.items() if url != "rancher"}
     proxy = endpoints.proxy
     if proxy and results[proxy.url].healthy:

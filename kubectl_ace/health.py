@@ -87,8 +87,12 @@ def rancher_target(server: str, ca_pem: str = "", insecure: bool = False) -> Tar
     return Target("rancher", server, "/ping", None, ca_pem, insecure)
 
 
+def proxy_key(cluster_id: str | None) -> str:
+    return f"proxy:{cluster_id}"
+
+
 def proxy_target(server: str, cluster_id: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
-    return Target(f"proxy:{cluster_id}", f"{server}/k8s/clusters/{cluster_id}", "/version", token, ca_pem, insecure)
+    return Target(proxy_key(cluster_id), f"{server}/k8s/clusters/{cluster_id}", "/version", token, ca_pem, insecure)
 
 
 def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
@@ -174,19 +178,30 @@ def state_path(directory: str, server: str) -> str:
     return os.path.join(directory, "health", store.server_key(server) + ".json")
 
 
-def cached(directory: str, server: str, key: str, settings: Settings, now: float | None = None) -> Result | None:
-    """A cached result that is still fresh enough to trust, else None."""
+def fresh_results(directory: str, server: str, keys: list[str], settings: Settings,
+                  now: float | None = None) -> dict[str, Result]:
+    """The cached results for `keys` that are still fresh enough to trust (one read of the state file)."""
     try:
         with open(state_path(directory, server), encoding="utf-8") as handle:
-            data = jsonlite.loads(handle.read()).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    result = Result.from_dict(key, data)
-    age = (time.time() if now is None else now) - result.checked
-    ttl = settings.healthy_ttl if result.reachable else settings.unhealthy_ttl
-    return result if 0 <= age < ttl else None
+            state = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(state, dict):
+        return {}
+    now = time.time() if now is None else now
+    fresh = {}
+    for key in keys:
+        if isinstance(state.get(key), dict):
+            result = Result.from_dict(key, state[key])
+            ttl = settings.healthy_ttl if result.reachable else settings.unhealthy_ttl
+            if 0 <= now - result.checked < ttl:
+                fresh[key] = result
+    return fresh
+
+
+def cached(directory: str, server: str, key: str, settings: Settings, now: float | None = None) -> Result | None:
+    """A cached result that is still fresh enough to trust, else None."""
+    return fresh_results(directory, server, [key], settings, now).get(key)
 
 
 def remember(directory: str, server: str, results: dict[str, Result]) -> None:
@@ -206,21 +221,19 @@ def remember(directory: str, server: str, results: dict[str, Result]) -> None:
     store.write_atomic(path, json.dumps(data, sort_keys=True).encode())
 
 
+def refresh(directory: str, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
+    """Probe in parallel and remember the results."""
+    results = probe_all(targets, settings)
+    remember(directory, server, results)
+    return results
+
+
 def check(directory: str, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
     """Cached results where fresh, probes (in parallel) for the rest; new results are remembered."""
-    now = time.time()
-    results: dict[str, Result] = {}
-    stale = []
-    for target in targets:
-        hit = cached(directory, server, target.key, settings, now)
-        if hit is None:
-            stale.append(target)
-        else:
-            results[target.key] = hit
+    results = fresh_results(directory, server, [t.key for t in targets], settings)
+    stale = [target for target in targets if target.key not in results]
     if stale:
-        fresh = probe_all(stale, settings)
-        remember(directory, server, fresh)
-        results.update(fresh)
+        results.update(refresh(directory, server, stale, settings))
     return results
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from kubectl_ace import store
-from kubectl_ace.credential import EXTENSION_NAME
+from kubectl_ace.credential import EXTENSION_NAME, decode_ca
 from kubectl_ace.errors import InputError
 
 PROXY_PATH = re.compile(r"^(?P<base>https?://[^/]+(?:/.*?)?)/k8s/clusters/(?P<id>[^/]+)/?$")
@@ -253,10 +252,7 @@ def extension_of(cluster: dict) -> dict:
 def ca_pem(cluster: dict) -> str:
     """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
     if cluster.get("certificate-authority-data"):
-        try:
-            return base64.b64decode(cluster["certificate-authority-data"]).decode()
-        except (ValueError, UnicodeDecodeError):
-            return ""
+        return decode_ca(cluster["certificate-authority-data"])
     if cluster.get("certificate-authority"):
         try:
             with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:

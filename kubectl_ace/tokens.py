@@ -10,6 +10,7 @@ import sys
 import time
 
 from kubectl_ace import marks, store
+from kubectl_ace.credential import decode_ca
 from kubectl_ace.errors import (AceError, AuthenticationFailed, NotLoggedIn, RancherUnreachable, StoreError,
                                 TokenExpired, TokenRefused)
 
@@ -155,22 +156,19 @@ def assert_rancher_answers(req: Request, record: dict | None) -> None:
     """Raise RancherUnreachable at once when Rancher does not answer a quick /ping (from a fresh cache or a probe)."""
     from kubectl_ace import health
     settings = health.Settings(connect_timeout=1.0, read_timeout=1.0)
-    for key in ("rancher", f"proxy:{req.cluster}"):
-        known = health.cached(req.directory, req.server, key, settings)
-        if known is not None and not known.reachable:
-            raise RancherUnreachable(f"Rancher at {req.server} does not answer ({known.describe()})")
-    known = health.cached(req.directory, req.server, "rancher", settings)
-    if known is not None:
+    known = health.fresh_results(req.directory, req.server, ["rancher", health.proxy_key(req.cluster)], settings)
+    for result in known.values():
+        if not result.reachable:
+            raise RancherUnreachable(f"Rancher at {req.server} does not answer ({result.describe()})")
+    if "rancher" in known:
         return
     tls = tls_settings(req, record)
-    result = health.check(req.directory, req.server,
-                          [health.rancher_target(req.server, tls["cacert_pem"] or "", tls["insecure"])],
-                          settings)["rancher"]
+    result = health.refresh(req.directory, req.server,
+                            [health.rancher_target(req.server, tls["cacert_pem"] or "", tls["insecure"])],
+                            settings)["rancher"]
     if not result.reachable:
         raise RancherUnreachable(f"Rancher at {req.server} does not answer ({result.describe()})")
 
-
-# --- noticing a re-run after a 401: what was last handed to which kubectl process ---
 
 def mark_refused(req: Request, refused: dict) -> None:
     """Note in the store when a token was last seen refused (shown by `kubectl ace status`)."""
@@ -302,12 +300,8 @@ def tls_settings(req: Request, record: dict | None) -> dict:
     cacert_pem = (record or {}).get("cacert")
     if req.cacerts:
         cacert_pem = read_ca(req.cacerts)
-    elif not cacert_pem and req.endpoint_ca and req.endpoint.startswith(req.server + "/k8s/clusters/"):
-        import base64
-        try:
-            cacert_pem = base64.b64decode(req.endpoint_ca).decode()
-        except ValueError:
-            cacert_pem = None
+    elif not cacert_pem and req.endpoint.startswith(req.server + "/k8s/clusters/"):
+        cacert_pem = decode_ca(req.endpoint_ca) or None
     insecure = bool(req.skip_verify or (record or {}).get("insecure"))
     return {"cacert_pem": cacert_pem, "insecure": insecure}
 
