@@ -9,17 +9,18 @@ import pytest
 import yaml
 
 
-def current(sandbox, path=None) -> str:
-    return yaml.safe_load((path or sandbox.kubeconfig).read_text()).get("current-context")
+def warmed_up(sandbox, cluster_id: str, context: str, **kubeconfig) -> None:
+    """A user on `context` with a working token cached and a health state from a while ago."""
+    sandbox.exec_kubeconfig(cluster_id, current=context, **kubeconfig)
+    result = sandbox.kubectl("get", "namespaces")
+    assert result.returncode == 0, result.stderr
+    sandbox.age_health()
 
 
 @pytest.fixture
 def on_proxy(logged_in):
     """A user on prod's proxy context, with a working token cached and a health state from a while ago."""
-    logged_in.exec_kubeconfig("c-m-prod0001", current="prod")
-    result = logged_in.kubectl("get", "namespaces")
-    assert result.returncode == 0, result.stderr
-    logged_in.age_health()
+    warmed_up(logged_in, "c-m-prod0001", "prod")
     return logged_in
 
 
@@ -44,7 +45,7 @@ def test_first_call_fails_over_and_the_next_goes_to_ace(on_proxy, world, fault):
     first = on_proxy.kubectl("get", "namespaces")
     assert first.returncode != 0
     assert "switched the current context from prod to prod-fqdn" in first.stderr
-    assert current(on_proxy) == "prod-fqdn"
+    assert on_proxy.current_context() == "prod-fqdn"
     second = on_proxy.kubectl("get", "namespaces")
     assert second.returncode == 0, second.stderr
     assert "kube-system" in second.stdout
@@ -52,18 +53,16 @@ def test_first_call_fails_over_and_the_next_goes_to_ace(on_proxy, world, fault):
 
 def test_healthy_proxy_is_left_alone(on_proxy, world):
     result = on_proxy.kubectl("get", "namespaces")
-    assert result.returncode == 0 and current(on_proxy) == "prod"
+    assert result.returncode == 0 and on_proxy.current_context() == "prod"
 
 
 def test_fastest_healthy_node_is_chosen_when_one_is_down(logged_in, world):
-    logged_in.exec_kubeconfig("c-m-edge0001", current="edge")
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
-    logged_in.age_health()
+    warmed_up(logged_in, "c-m-edge0001", "edge")
     world.cluster("c-m-edge0001").endpoint("cp1").set_down(True)
     world.rancher.set_mode("stopped")
     first = logged_in.kubectl("get", "namespaces")
     assert "to edge-cp2" in first.stderr
-    assert current(logged_in) == "edge-cp2"
+    assert logged_in.current_context() == "edge-cp2"
     assert logged_in.kubectl("get", "namespaces").returncode == 0
 
 
@@ -74,9 +73,7 @@ def test_fqdn_down_falls_back_to_a_healthy_node(tmp_path):
                users={"admin": PASSWORD}) as world:
         sandbox = Sandbox(tmp_path, world)
         sandbox.login()
-        sandbox.exec_kubeconfig("c-m-lb000001", current="lb")
-        assert sandbox.kubectl("get", "namespaces").returncode == 0
-        sandbox.age_health()
+        warmed_up(sandbox, "c-m-lb000001", "lb")
         world.cluster("c-m-lb000001").endpoint("fqdn").set_down(True)
         world.rancher.set_mode("stopped")
         first = sandbox.kubectl("get", "namespaces")
@@ -86,9 +83,7 @@ def test_fqdn_down_falls_back_to_a_healthy_node(tmp_path):
 
 
 def test_all_ace_endpoints_down_is_a_clear_error_listing_them(logged_in, world):
-    logged_in.exec_kubeconfig("c-m-edge0001", current="edge")
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
-    logged_in.age_health()
+    warmed_up(logged_in, "c-m-edge0001", "edge")
     for node in ("cp1", "cp2"):
         world.cluster("c-m-edge0001").endpoint(node).set_down(True)
     world.rancher.set_mode("stopped")
@@ -96,29 +91,27 @@ def test_all_ace_endpoints_down_is_a_clear_error_listing_them(logged_in, world):
     assert result.returncode != 0
     assert "no ACE endpoint answers" in result.stderr
     assert "edge-cp1 connection refused" in result.stderr and "edge-cp2 connection refused" in result.stderr
-    assert current(logged_in) == "edge"
+    assert logged_in.current_context() == "edge"
 
 
 def test_cluster_without_ace_says_there_is_nothing_to_fail_over_to(logged_in, world):
-    logged_in.exec_kubeconfig("c-plain1", current="plain")
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
-    logged_in.age_health()
+    warmed_up(logged_in, "c-plain1", "plain")
     world.rancher.set_mode("stopped")
     result = logged_in.kubectl("get", "namespaces")
     assert result.returncode != 0 and "no Authorized Cluster Endpoint context" in result.stderr
-    assert current(logged_in) == "plain"
+    assert logged_in.current_context() == "plain"
 
 
 def test_switches_back_when_rancher_returns(on_proxy, world):
     world.rancher.set_mode("stopped")
     on_proxy.kubectl("get", "namespaces")
-    assert current(on_proxy) == "prod-fqdn"
+    assert on_proxy.current_context() == "prod-fqdn"
     world.rancher.set_mode("up")
     on_proxy.age_health()
     result = on_proxy.kubectl("get", "namespaces")
     assert result.returncode == 0, result.stderr
     assert "switched the current context back from prod-fqdn to prod" in result.stderr
-    assert current(on_proxy) == "prod"
+    assert on_proxy.current_context() == "prod"
     assert on_proxy.kubectl("get", "namespaces").returncode == 0
 
 
@@ -129,13 +122,13 @@ def test_a_context_chosen_by_hand_is_never_switched_back(on_proxy, world):
     world.rancher.set_mode("up")
     on_proxy.age_health()
     result = on_proxy.kubectl("get", "namespaces")
-    assert result.returncode == 0 and current(on_proxy) == "prod-fqdn"
+    assert result.returncode == 0 and on_proxy.current_context() == "prod-fqdn"
 
 
 def test_user_on_ace_by_choice_stays_there(logged_in, world):
     logged_in.exec_kubeconfig("c-m-prod0001", current="prod-fqdn")
     result = logged_in.kubectl("get", "namespaces", env={"KUBECTL_ACE_HEALTH_TTL": "0"})
-    assert result.returncode == 0 and current(logged_in) == "prod-fqdn"
+    assert result.returncode == 0 and logged_in.current_context() == "prod-fqdn"
 
 
 def test_explicit_context_is_not_switched_but_named(on_proxy, world):
@@ -143,13 +136,13 @@ def test_explicit_context_is_not_switched_but_named(on_proxy, world):
     world.rancher.set_mode("stopped")
     result = on_proxy.kubectl("get", "namespaces", "--context", "prod")
     assert result.returncode != 0 and "rerun with --context prod-fqdn" in result.stderr
-    assert current(on_proxy) == "prod-fqdn"
+    assert on_proxy.current_context() == "prod-fqdn"
 
 
 def test_disabled_failover_leaves_the_context(on_proxy, world):
     world.rancher.set_mode("stopped")
     result = on_proxy.kubectl("get", "namespaces", env={"KUBECTL_ACE_FAILOVER": "0"})
-    assert result.returncode != 0 and current(on_proxy) == "prod"
+    assert result.returncode != 0 and on_proxy.current_context() == "prod"
 
 
 def test_kubectl_subcommand_uses_ace_without_touching_the_kubeconfig(on_proxy, world):
@@ -211,10 +204,10 @@ def test_status_shows_each_endpoint_and_the_choice(on_proxy, world):
 
 
 def test_switch_modes(on_proxy, world):
-    assert on_proxy.ace("switch", "--ace").returncode == 0 and current(on_proxy) == "prod-fqdn"
-    assert on_proxy.ace("switch", "--proxy").returncode == 0 and current(on_proxy) == "prod"
+    assert on_proxy.ace("switch", "--ace").returncode == 0 and on_proxy.current_context() == "prod-fqdn"
+    assert on_proxy.ace("switch", "--proxy").returncode == 0 and on_proxy.current_context() == "prod"
     world.rancher.set_mode("stopped")
-    assert on_proxy.ace("switch", "--auto").returncode == 0 and current(on_proxy) == "prod-fqdn"
+    assert on_proxy.ace("switch", "--auto").returncode == 0 and on_proxy.current_context() == "prod-fqdn"
     missing = on_proxy.ace("switch", "nope")
     assert missing.returncode != 0 and "'nope' is not in the kubeconfig" in missing.stderr
 
@@ -242,10 +235,7 @@ def test_kubeconfig_as_rancher_writes_it_fails_over_too(logged_in, world):
 
 def test_the_cluster_extension_finds_endpoints_whatever_their_names(logged_in, world):
     """Contexts renamed by the user: only the extension says which is the proxy and which is ACE."""
-    logged_in.exec_kubeconfig("c-m-prod0001", current="prod", extensions=True,
-                              names={"prod": "work", "prod-fqdn": "work-direct"})
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
-    logged_in.age_health()
+    warmed_up(logged_in, "c-m-prod0001", "prod", extensions=True, names={"prod": "work", "prod-fqdn": "work-direct"})
     world.rancher.set_mode("stopped")
     first = logged_in.kubectl("get", "namespaces")
     assert "switched the current context from work to work-direct (ACE FQDN)" in first.stderr
@@ -254,9 +244,7 @@ def test_the_cluster_extension_finds_endpoints_whatever_their_names(logged_in, w
 
 def test_a_failed_failover_is_said_once_per_kubectl_run(logged_in, world):
     """kubectl runs the plugin again for each retry of its discovery: the reason is said once."""
-    logged_in.exec_kubeconfig("c-plain1", current="plain")
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
-    logged_in.age_health()
+    warmed_up(logged_in, "c-plain1", "plain")
     world.rancher.set_mode("stopped")
     result = logged_in.kubectl("get", "namespaces")
     assert result.stderr.count("no Authorized Cluster Endpoint context") == 1
