@@ -25,18 +25,17 @@ CLUSTER = "c-m-bench001"
 def seed_store(directory: str) -> None:
     """A store holding a valid login and cluster token, as after `kubectl ace login` and one mint."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from kubectl_ace import store
+    from kubectl_ace.records import ClusterToken, Login, ServerRecord
+    from kubectl_ace.store import Store
     now = time.time()
-    token = {"token": "kubeconfig-u-bench.c-m-bench001x:" + "b" * 54, "token_id": "kubeconfig-u-benchx",
-             "expires": now + 30 * 86400, "expires_at": "", "minted": now}
-    login = {"token": "kubeconfig-u-benchy:" + "c" * 54, "token_id": "kubeconfig-u-benchy", "user_id": "u-bench",
-             "provider": "localProvider", "origin": "login", "expires": now + 31 * 86400, "expires_at": "",
-             "clusters": {CLUSTER: token}}
-    store.update(directory, SERVER, lambda _: {"logins": {"admin": login}, "current_user": "admin",
-                                               "cacert": None, "insecure": False})
+    store = Store(directory)
+    token = ClusterToken("kubeconfig-u-bench.c-m-bench001x:" + "b" * 54, expires=now + 30 * 86400, minted=now)
+    login = Login("admin", "kubeconfig-u-benchy:" + "c" * 54, user_id="u-bench", provider="localProvider",
+                  expires=now + 31 * 86400, clusters={CLUSTER: token})
+    store.update(SERVER, lambda _: ServerRecord(SERVER, current_user="admin", logins={"admin": login}))
     # A fresh, healthy probe result for the cluster's proxy path, as after a call a moment ago.
     from kubectl_ace import health
-    health.remember(directory, SERVER, {f"proxy:{CLUSTER}": health.Result(f"proxy:{CLUSTER}", True, 200, 40.0)})
+    health.remember(store, SERVER, {f"proxy:{CLUSTER}": health.Result(f"proxy:{CLUSTER}", True, 200, 40.0)})
 
 
 def timed(argv: list[str], env: dict) -> float:

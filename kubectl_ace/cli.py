@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from kubectl_ace import argv as argv_reader
 from kubectl_ace.errors import AceError
 
 # Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
@@ -16,20 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
     try:
-        if "token" in argv:
-            index = argv.index("token")
-            if all(arg.startswith("-") or argv[i - 1] in GLOBAL_VALUE_FLAGS for i, arg in enumerate(argv[:index])):
-                from kubectl_ace.commands import token
-                return token.run(argv[index + 1:] + argv[:index])  # the hot path: no argparse
-        if "kubectl" in argv:
-            index = argv.index("kubectl")
+        index = argv_reader.subcommand_at(argv, "token", GLOBAL_VALUE_FLAGS)
+        if index is not None:
+            from kubectl_ace.commands import token
+            return token.run(argv[index + 1:] + argv[:index])  # the hot path: no argparse
+        index = argv_reader.subcommand_at(argv, "kubectl", GLOBAL_VALUE_FLAGS)
+        if index is not None:
+            from kubectl_ace.commands import kubectl
             head = argv[:index]
-            if all(arg.startswith("-") or head[i - 1] in GLOBAL_VALUE_FLAGS for i, arg in enumerate(head)):
-                from kubectl_ace.commands import kubectl
-                return kubectl.run_raw(argv[index + 1:], global_values(head))
+            values = argv_reader.flag_values(head, GLOBAL_VALUE_FLAGS)
+            return kubectl.run_raw(argv[index + 1:], {name[2:]: value for name, value in values.items()})
         return dispatch(argv)
     except AceError as err:
-        if err.message:  # a repeated failover notice is empty: it was said once to this kubectl
+        if not err.already_said:  # kubectl runs the plugin again for each retry: a notice is said once
             print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
         if verbose and err.detail:
             print(f"kubectl-ace: detail: {err.detail}", file=sys.stderr)
@@ -47,16 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
-def global_values(head: list[str]) -> dict:
-    """--kubeconfig, --context and --store given before a raw subcommand."""
-    values: dict = {}
-    for index, arg in enumerate(head):
-        name, has_value, value = arg.partition("=")
-        if name in GLOBAL_VALUE_FLAGS:
-            values[name[2:]] = value if has_value else (head[index + 1] if index + 1 < len(head) else None)
-    return values
-
-
 def dispatch(argv: list[str]) -> int:
     import importlib
 
@@ -66,6 +56,7 @@ def dispatch(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return 2
     module = importlib.import_module(f"kubectl_ace.commands.{args.command}")
+    args.build_parser = build_parser  # completion walks the parser; commands never import this module
     return module.run(args)
 
 

@@ -8,10 +8,11 @@ class AceError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, detail: str = "") -> None:
+    def __init__(self, message: str, detail: str = "", *, already_said: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail  # shown only with -v; must never hold a secret
+        self.already_said = already_said  # this kubectl process heard it from an earlier run: exit quietly
 
 
 class UsageError(AceError):

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import time
 
-from kubectl_ace import jsonlite, store
+from kubectl_ace import jsonlite
+from kubectl_ace.files import write_atomic
+from kubectl_ace.store import Store
+from kubectl_ace.urls import proxy_url
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
@@ -92,7 +95,7 @@ def proxy_key(cluster_id: str | None) -> str:
 
 
 def proxy_target(server: str, cluster_id: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
-    return Target(proxy_key(cluster_id), f"{server}/k8s/clusters/{cluster_id}", "/version", token, ca_pem, insecure)
+    return Target(proxy_key(cluster_id), proxy_url(server, cluster_id), "/version", token, ca_pem, insecure)
 
 
 def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
@@ -110,13 +113,14 @@ def probe(target: Target, settings: Settings) -> Result:
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     started = time.monotonic()
     try:
-        tunnel = _proxy_for(parts.scheme, host)
+        from kubectl_ace import netproxy
+        tunnel = netproxy.proxy_for(parts.scheme, host)
         connect_host, connect_port = (tunnel if tunnel else (host, port))
         sock = socket.create_connection((connect_host, connect_port), timeout=settings.connect_timeout)
         try:
             sock.settimeout(settings.read_timeout)
             if tunnel:
-                _connect_tunnel(sock, host, port)
+                netproxy.connect_tunnel(sock, host, port)
             if parts.scheme == "https":
                 sock = _tls_context(target).wrap_socket(sock, server_hostname=host)
             conn = http.client.HTTPConnection(host, port, timeout=settings.read_timeout)
@@ -174,15 +178,11 @@ def probe_all(targets: list[Target], settings: Settings) -> dict[str, Result]:
 
 # --- the cached state (read on the hot path) ---
 
-def state_path(directory: str, server: str) -> str:
-    return os.path.join(directory, "health", store.server_key(server) + ".json")
-
-
-def fresh_results(directory: str, server: str, keys: list[str], settings: Settings,
+def fresh_results(store: Store, server: str, keys: list[str], settings: Settings,
                   now: float | None = None) -> dict[str, Result]:
     """The cached results for `keys` that are still fresh enough to trust (one read of the state file)."""
     try:
-        with open(state_path(directory, server), encoding="utf-8") as handle:
+        with open(store.health_file(server), encoding="utf-8") as handle:
             state = jsonlite.loads(handle.read())
     except (OSError, ValueError):
         return {}
@@ -199,16 +199,16 @@ def fresh_results(directory: str, server: str, keys: list[str], settings: Settin
     return fresh
 
 
-def cached(directory: str, server: str, key: str, settings: Settings, now: float | None = None) -> Result | None:
+def cached(store: Store, server: str, key: str, settings: Settings, now: float | None = None) -> Result | None:
     """A cached result that is still fresh enough to trust, else None."""
-    return fresh_results(directory, server, [key], settings, now).get(key)
+    return fresh_results(store, server, [key], settings, now).get(key)
 
 
-def remember(directory: str, server: str, results: dict[str, Result]) -> None:
+def remember(store: Store, server: str, results: dict[str, Result]) -> None:
     """Merge results into the server's state file (last writer wins: it is only a cache)."""
     import json
-    path = state_path(directory, server)
-    store.ensure_dir(os.path.dirname(path))
+    path = store.health_file(server)
+    store.ensure("health")
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -218,22 +218,22 @@ def remember(directory: str, server: str, results: dict[str, Result]) -> None:
         data = {}
     for key, result in results.items():
         data[key] = result.to_dict()
-    store.write_atomic(path, json.dumps(data, sort_keys=True).encode())
+    write_atomic(path, json.dumps(data, sort_keys=True).encode())
 
 
-def refresh(directory: str, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
+def refresh(store: Store, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
     """Probe in parallel and remember the results."""
     results = probe_all(targets, settings)
-    remember(directory, server, results)
+    remember(store, server, results)
     return results
 
 
-def check(directory: str, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
+def check(store: Store, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:
     """Cached results where fresh, probes (in parallel) for the rest; new results are remembered."""
-    results = fresh_results(directory, server, [t.key for t in targets], settings)
+    results = fresh_results(store, server, [t.key for t in targets], settings)
     stale = [target for target in targets if target.key not in results]
     if stale:
-        results.update(refresh(directory, server, stale, settings))
+        results.update(refresh(store, server, stale, settings))
     return results
 
 
@@ -245,53 +245,6 @@ def _tls_context(target: Target):
         context.verify_mode = ssl.CERT_NONE
         return context
     return ssl.create_default_context(cadata=target.ca_pem) if target.ca_pem else ssl.create_default_context()
-
-
-def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
-    """The HTTP(S)_PROXY to tunnel through for this host, honouring NO_PROXY."""
-    from urllib.parse import urlsplit
-    env = os.environ
-    proxy = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
-    if not proxy or bypassed(host, env.get("no_proxy") or env.get("NO_PROXY") or ""):
-        return None
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    return parts.hostname or "", parts.port or 3128
-
-
-def bypassed(host: str, no_proxy: str) -> bool:
-    """NO_PROXY as kubectl (Go) and requests read it: `*`, host names, domain suffixes, IPs and CIDRs."""
-    host = host.lower().strip("[]")
-    for entry in (e.strip().lower() for e in no_proxy.replace(" ", ",").split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        if "/" in entry:
-            import ipaddress
-            try:
-                if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                pass
-            continue
-        if entry.count(":") == 1:
-            entry = entry.partition(":")[0]  # host:port entries match the host on any port here
-        entry = entry.strip("[]").lstrip(".")
-        if host == entry or host.endswith("." + entry):
-            return True
-    return False
-
-
-def _connect_tunnel(sock, host: str, port: int) -> None:
-    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-    reply = b""
-    while b"\r\n\r\n" not in reply:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise OSError(0, "proxy closed the tunnel")
-        reply += chunk
-    if not reply.split(b" ", 2)[1].startswith(b"2"):
-        raise OSError(0, "proxy refused the tunnel")
 
 
 def _ms(started: float) -> float:

@@ -1,15 +1,9 @@
 """The token store: one JSON file per Rancher server, 0600 in a 0700 directory, replaced atomically.
 
-Layout of a server file (all times are local epoch seconds, already corrected for clock skew):
-
-    {"version": 1, "server": "https://rancher.example.com", "cacert": "<PEM or null>", "insecure": false,
-     "current_user": "alice",
-     "logins": {"alice": {"token": "kubeconfig-u-x:…", "token_id": "kubeconfig-u-x", "user_id": "u-x",
-                          "provider": "localProvider", "origin": "login", "expires": 1.7e9, "expires_at": "…",
-                          "clusters": {"c-m-abcd1234": {"token": "…", "token_id": "…", "expires": 1.7e9,
-                                                        "expires_at": "…", "minted": 1.7e9}}}}}
-
-Reads take no lock (a file is only ever replaced whole); writes hold the server's lock file.
+`Store(directory)` owns every path under the store directory (server files, locks, per-process
+marks, health state, context switches, CA files) and every edit of a server file. Reads take no
+lock (a file is only ever replaced whole); edits hold the server's lock file, never the data file.
+Only the standard library is imported at module level: reading the store is part of the hot path.
 """
 
 from __future__ import annotations
@@ -20,6 +14,9 @@ import time
 
 from kubectl_ace import jsonlite
 from kubectl_ace.errors import StoreError
+from kubectl_ace.files import ensure_private_dir, write_atomic
+from kubectl_ace.records import ClusterToken, Login, ServerRecord
+from kubectl_ace.urls import server_key
 
 APP = "kubectl-ace"
 STORE_ENV = "KUBECTL_ACE_STORE"
@@ -39,185 +36,275 @@ def default_dir() -> str:
     return os.path.join(base, APP)
 
 
-def store_dir(override: str | None = None) -> str:
+class Store:
     """The store directory: --store, else $KUBECTL_ACE_STORE, else the platform's user data directory."""
-    return override or os.environ.get(STORE_ENV) or default_dir()
 
+    __slots__ = ("directory",)
 
-def normalize_server(value: str) -> str:
-    """`rancher.example.com`, `https://Rancher.example.com:443/` → `https://rancher.example.com`."""
-    value = value.strip()
-    if "://" not in value:
-        value = "https://" + value
-    scheme, _, rest = value.partition("://")
-    host, slash, path = rest.partition("/")
-    host = host.lower()
-    scheme = scheme.lower()
-    if scheme == "https" and host.endswith(":443"):
-        host = host[:-4]
-    path = path.rstrip("/")
-    return f"{scheme}://{host}" + (f"/{path}" if path else "")
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory or os.environ.get(STORE_ENV) or default_dir()
 
+    # --- paths ---
 
-def server_key(server: str) -> str:
-    """A file-name-safe key for a normalized server URL."""
-    rest = server.partition("://")[2]
-    return "".join(c if c.isalnum() or c in ".-" else "_" for c in rest)
+    def server_file(self, server: str) -> str:
+        return os.path.join(self.directory, "servers", server_key(server) + ".json")
 
+    def lock_file(self, name: str) -> str:
+        return os.path.join(self.directory, "locks", name + ".lock")
 
-def server_path(directory: str, server: str) -> str:
-    return os.path.join(directory, "servers", server_key(server) + ".json")
+    def state_file(self, name: str) -> str:
+        """A per-process mark or note under `state/` (caches of facts: losing one costs at most a notice)."""
+        return os.path.join(self.directory, "state", name)
 
+    def health_file(self, server: str) -> str:
+        return os.path.join(self.directory, "health", server_key(server) + ".json")
 
-def read(directory: str, server: str) -> dict | None:
-    """The server's record, or None when there is none; StoreError when the file is unreadable or corrupt."""
-    path = server_path(directory, server)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise StoreError(f"cannot read the token store {path}: {err.strerror}; check its owner and permissions") from None
-    return _parse(path, text, server)
+    def switches_file(self) -> str:
+        return os.path.join(self.directory, "switches.json")
 
+    def ensure(self, *parts: str) -> str:
+        """The folder `<store>/<parts…>`, created 0700 with the store itself when missing."""
+        path = self.directory
+        ensure_private_dir(path)
+        for part in parts:  # each level: makedirs gives missing parents the usual mode, not 0700
+            path = os.path.join(path, part)
+            ensure_private_dir(path)
+        return path
 
-def servers(directory: str) -> list[str]:
-    """Every server with a record, in name order; corrupt files are skipped."""
-    folder = os.path.join(directory, "servers")
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    found = []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
+    def ca_file(self, server: str, pem: str) -> str:
+        """Rancher's CA written out as a file, for TLS libraries that want a path."""
+        path = os.path.join(self.ensure("ca"), server_key(server) + ".pem")
         try:
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                record = jsonlite.loads(handle.read())
-            found.append(record["server"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return found
-
-
-def update(directory: str, server: str, change, *, reset_corrupt: bool = False) -> dict | None:
-    """Apply `change(record or None) -> record or None` under the server's lock and save the result atomically.
-
-    Returning None deletes the record. With reset_corrupt a corrupt file is kept aside as
-    `<file>.corrupt-<time>` and the change starts from nothing; otherwise it raises StoreError.
-    """
-    path = server_path(directory, server)
-    ensure_dir(directory)
-    ensure_dir(os.path.dirname(path))
-    with lock(directory, server_key(server)):
-        try:
-            current = read(directory, server)
-        except StoreError:
-            if not reset_corrupt:
-                raise
-            aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
-            os.replace(path, aside)
-            print(f"kubectl-ace: the token store file {path} was corrupt; kept it as {aside} and started afresh",
-                  file=sys.stderr)
-            current = None
-        record = change(current)
-        if record is None:
-            if current is not None:
-                os.unlink(path)
-            return None
-        record["version"] = FORMAT_VERSION
-        record["server"] = server
-        import json
-        write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
-        return record
-
-
-def lock(directory: str, name: str, timeout: float = LOCK_TIMEOUT):
-    """A lock on `<store>/locks/<name>.lock`, never on a data file (Windows locks are mandatory)."""
-    import filelock
-
-    folder = os.path.join(directory, "locks")
-    ensure_dir(directory)
-    ensure_dir(folder)
-    return filelock.FileLock(os.path.join(folder, name + ".lock"), timeout=timeout)
-
-
-def locked(directory: str, name: str, timeout: float, what: str):
-    """Like lock(), but a timeout becomes a StoreError that says what was being waited for."""
-    import contextlib
-    import filelock
-
-    @contextlib.contextmanager
-    def held():
-        try:
-            with lock(directory, name, timeout):
-                yield
-        except filelock.Timeout:
-            raise StoreError(f"gave up after {timeout:.0f} s waiting for another kubectl-ace process {what}; "
-                             "if none is running, delete " + os.path.join(directory, "locks", name + ".lock")) from None
-    return held()
-
-
-def ensure_dir(path: str) -> None:
-    """Create the directory with mode 0700 (missing parents get the usual mode)."""
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"cannot create the token store directory {path}: {err.strerror}") from None
-
-
-def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
-    """Write a temporary file beside `path`, flush it to disk, then rename it over `path`.
-
-    durable=False skips the fsync, for small marks whose loss costs nothing (the rename stays atomic).
-    """
-    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            os.write(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        if durable:
-            os.chmod(tmp, mode)  # the umask may have narrowed it; a mark only ever needs to be private
-        os.replace(tmp, path)
-    except OSError as err:
-        try:
-            os.unlink(tmp)
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == pem:
+                    return path
         except OSError:
             pass
-        raise StoreError(f"cannot write {path}: {err.strerror}") from None
+        write_atomic(path, pem.encode(), mode=0o644)
+        return path
+
+    # --- locks ---
+
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT):
+        """A lock on `<store>/locks/<name>.lock`, never on a data file (Windows locks are mandatory)."""
+        import filelock
+
+        self.ensure("locks")
+        return filelock.FileLock(self.lock_file(name), timeout=timeout)
+
+    def locked(self, name: str, timeout: float, what: str):
+        """Like lock(), but a timeout becomes a StoreError that says what was being waited for."""
+        import contextlib
+
+        import filelock
+
+        @contextlib.contextmanager
+        def held():
+            try:
+                with self.lock(name, timeout):
+                    yield
+            except filelock.Timeout:
+                raise StoreError(f"gave up after {timeout:.0f} s waiting for another kubectl-ace process {what}; "
+                                 f"if none is running, delete {self.lock_file(name)}") from None
+        return held()
+
+    @staticmethod
+    def mint_lock(server: str, cluster: str | None) -> str:
+        """The lock one process holds while it gets a new token for a cluster (the others wait and read)."""
+        return f"{server_key(server)}.{cluster or '_'}.mint"
+
+    @staticmethod
+    def login_lock(server: str) -> str:
+        """The lock of an interactive login: one prompt or browser tab at a time per server."""
+        return f"{server_key(server)}.login"
+
+    # --- server records ---
+
+    def read(self, server: str) -> ServerRecord | None:
+        """The server's record, or None when there is none; StoreError when the file is unreadable or corrupt."""
+        path = self.server_file(server)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(f"cannot read the token store {path}: {err.strerror}; check its owner and "
+                             "permissions") from None
+        return parse(path, text, server)
+
+    def servers(self) -> list[str]:
+        """Every server with a record, in name order; corrupt files are skipped."""
+        folder = os.path.join(self.directory, "servers")
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        except NotADirectoryError:
+            raise StoreError(f"the token store {self.directory} is not a directory; pass --store DIR or move "
+                             "the file away") from None
+        found = []
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    found.append(str(jsonlite.loads(handle.read())["server"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return found
+
+    def update(self, server: str, change, *, reset_corrupt: bool = False) -> ServerRecord | None:
+        """Apply `change(record or None) -> record or None` under the server's lock and save it atomically.
+
+        Returning None deletes the record. With reset_corrupt a corrupt file is kept aside as
+        `<file>.corrupt-<time>` and the change starts from nothing; otherwise it raises StoreError.
+        """
+        path = self.server_file(server)
+        self.ensure("servers")
+        with self.lock(server_key(server)):
+            try:
+                current = self.read(server)
+            except StoreError:
+                if not reset_corrupt:
+                    raise
+                aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+                os.replace(path, aside)
+                print(f"kubectl-ace: the token store file {path} was corrupt; kept it as {aside} and started "
+                      "afresh", file=sys.stderr)
+                current = None
+            record = change(current)
+            if record is None:
+                if current is not None:
+                    os.unlink(path)
+                return None
+            record.server = server
+            import json
+            text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
+            write_atomic(path, text.encode())
+            return record
+
+    # --- the edits ---
+
+    def save_cluster_token(self, server: str, login: Login, cluster_key: str, entry: ClusterToken) -> None:
+        """Keep a token just minted from `login` (which may have been replaced meanwhile: then under the new one)."""
+        def put(current: ServerRecord | None) -> ServerRecord:
+            current = current or ServerRecord(server)
+            target = current.logins.setdefault(login.name, login)
+            target.clusters[cluster_key] = entry
+            return current
+        self.update(server, put)
+
+    def mark_refused(self, server: str, cluster_key: str, token: str, when: float) -> None:
+        """Note when a token was last seen refused (shown by `kubectl ace status`)."""
+        def put(current: ServerRecord | None) -> ServerRecord | None:
+            for login in (current.logins.values() if current else ()):
+                entry = login.cluster(cluster_key)
+                if entry is not None and entry.token == token:
+                    entry.refused_at = when
+            return current
+        self.update(server, put)
+
+    def forget_login(self, server: str, user: str) -> None:
+        """Drop a login's credential that Rancher refused, keeping its cluster tokens (they may work at ACE)."""
+        def drop(current: ServerRecord | None) -> ServerRecord | None:
+            if current is not None and user in current.logins:
+                current.logins[user].token = ""
+                current.logins[user].expires = 0
+            return current
+        self.update(server, drop)
+
+    def save_login(self, server: str, login: Login, cacert: str | None, insecure: bool) -> Login | None:
+        """Keep a new login as the server's current one; returns the login of that user it replaced, if any.
+
+        Cluster tokens of the replaced login stay, and so do those `convert` moved in for this user before
+        there was a login (an imported login is merged into it).
+        """
+        previous: list[Login] = []
+
+        def put(record: ServerRecord | None) -> ServerRecord:
+            record = record or ServerRecord(server)
+            old = record.logins.get(login.name)
+            if old is not None:
+                previous.append(old)
+                login.clusters = {**old.clusters, **login.clusters}
+            for name, other in list(record.logins.items()):
+                if other.origin == "imported" and name != login.name and login.user_id in (other.user_id, name):
+                    for key, entry in other.clusters.items():
+                        login.clusters.setdefault(key, entry)
+                    del record.logins[name]
+            record.logins[login.name] = login
+            record.current_user = login.name
+            record.cacert = cacert
+            record.insecure = insecure
+            return record
+
+        self.update(server, put, reset_corrupt=True)
+        return previous[0] if previous else None
+
+    def delete(self, server: str) -> None:
+        self.update(server, lambda current: None)
+
+    def drop_cluster(self, server: str, cluster: str) -> None:
+        """Forget every login's token for one cluster; the logins stay."""
+        def drop(current: ServerRecord | None) -> ServerRecord | None:
+            for login in (current.logins.values() if current else ()):
+                login.clusters.pop(cluster, None)
+            return current
+        self.update(server, drop)
+
+    def adopt_tokens(self, server: str, items: list[tuple[str, ClusterToken, str]], cacert: str | None,
+                     insecure: bool) -> int:
+        """Keep tokens found in a kubeconfig, each given as (cluster key, token, its owner's user id or "").
+
+        A token goes under the current login unless that is another user's; else under an "imported" login
+        with no credential of its own (it cannot mint). A usable token that outlives the found one stays.
+        Returns how many were kept.
+        """
+        kept = [0]
+
+        def put(record: ServerRecord | None) -> ServerRecord:
+            record = record or ServerRecord(server, cacert, insecure)
+            now = time.time()
+            for key, entry, user_id in items:
+                login = record.login(None)
+                if login is None or (user_id and login.user_id and login.user_id != user_id):
+                    name = user_id or "imported"
+                    login = record.logins.setdefault(name, Login(name, user_id=user_id, origin="imported",
+                                                                 created=now))
+                    if record.current_user not in record.logins:
+                        record.current_user = name
+                old = login.cluster(key)
+                if old is not None and old.token != entry.token and old.is_usable(now) \
+                        and entry.expires is not None and (old.expires is None or old.expires > entry.expires):
+                    continue
+                login.clusters[key] = entry
+                kept[0] += 1
+            return record
+
+        self.update(server, put)
+        return kept[0]
+
+    def ensure_record(self, server: str, cacert: str | None, insecure: bool) -> None:
+        """A record that says how to trust Rancher, for a server nobody logged in to yet."""
+        self.update(server, lambda current: current or ServerRecord(server, cacert, insecure))
 
 
-def ca_file(directory: str, server: str, pem: str) -> str:
-    """The record's CA written out as a file for TLS libraries that want a path."""
-    folder = os.path.join(directory, "ca")
-    ensure_dir(directory)
-    ensure_dir(folder)
-    path = os.path.join(folder, server_key(server) + ".pem")
+def parse(path: str, text: str, server: str) -> ServerRecord:
+    """A server file's text as a record; StoreError (with the fix) when it is not one."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == pem:
-                return path
-    except OSError:
-        pass
-    write_atomic(path, pem.encode(), mode=0o644)
-    return path
-
-
-def _parse(path: str, text: str, server: str) -> dict:
-    try:
-        record = jsonlite.loads(text)
+        data = jsonlite.loads(text)
     except ValueError as err:
         raise StoreError(f"the token store file {path} is corrupt ({err}); run `kubectl ace login --server {server}` "
                          "to start it afresh (the old file is kept beside it)") from None
-    if not isinstance(record, dict) or not isinstance(record.get("logins", {}), dict):
-        raise StoreError(f"the token store file {path} is not a kubectl-ace store; run "
+    damaged = StoreError(f"the token store file {path} is not a kubectl-ace store; run "
                          f"`kubectl ace login --server {server}` to start it afresh (the old file is kept beside it)")
-    if record.get("version", FORMAT_VERSION) > FORMAT_VERSION:
+    if not isinstance(data, dict) or not isinstance(data.get("logins", {}), dict):
+        raise damaged
+    version = data.get("version", FORMAT_VERSION)
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise StoreError(f"the token store file {path} was written by a newer kubectl-ace; upgrade kubectl-ace")
-    return record
+    try:
+        return ServerRecord.from_dict(data)
+    except (AttributeError, TypeError):
+        raise damaged from None

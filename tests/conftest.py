@@ -155,6 +155,33 @@ class Sandbox:
     def current_context(self) -> str:
         return yaml.safe_load(self.kubeconfig.read_text()).get("current-context")
 
+    def server_files(self) -> list[Path]:
+        """The token store's server files (one per Rancher server)."""
+        folder = self.store / "servers"
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+    def stored(self) -> dict | None:
+        """The one server record in the token store, as the tool wrote it; None when there is none."""
+        import json
+        files = self.server_files()
+        assert len(files) <= 1, files
+        return json.loads(files[0].read_text()) if files else None
+
+    def stored_login(self, user: str = "admin") -> dict:
+        return (self.stored() or {})["logins"][user]
+
+    def stored_token(self, cluster_id: str, user: str = "admin") -> dict:
+        """The cluster token the store holds for a cluster."""
+        return self.stored_login(user)["clusters"][cluster_id]
+
+    def edit_store(self, change) -> None:
+        """Change the one server record in place (to plant a state: an old token, a dead login)."""
+        import json
+        [path] = self.server_files()
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
     def stored_secrets(self) -> list[str]:
         """Every token secret in the store (to check that none leaks anywhere else)."""
         secrets = []

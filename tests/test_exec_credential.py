@@ -98,8 +98,7 @@ def test_expiry_is_reported_early_but_not_in_the_past(logged_in):
     result = logged_in.ace("token", f"--server={logged_in.world.rancher_url}", "--cluster=c-m-prod0001")
     reported = datetime.datetime.fromisoformat(
         json.loads(result.stdout)["status"]["expirationTimestamp"].replace("Z", "+00:00"))
-    record = json.loads(next((logged_in.store / "servers").glob("*.json")).read_text())
-    entry = record["logins"]["admin"]["clusters"]["c-m-prod0001"]
+    entry = logged_in.stored_token("c-m-prod0001")
     assert datetime.datetime.now(datetime.timezone.utc) < reported
     assert reported.timestamp() < entry["expires"]
 
@@ -107,8 +106,7 @@ def test_expiry_is_reported_early_but_not_in_the_past(logged_in):
 def test_minted_token_does_not_outlive_the_login(logged_in, world):
     logged_in.ace("token", f"--server={logged_in.world.rancher_url}", "--cluster=c-m-prod0001")
     tokens = {t["name"]: t for t in world.tokens()}
-    record = json.loads(next((logged_in.store / "servers").glob("*.json")).read_text())
-    login = record["logins"]["admin"]
+    login = logged_in.stored_login()
     minted = tokens[login["clusters"]["c-m-prod0001"]["token_id"]]
     assert minted["clusterId"] == "c-m-prod0001"
     assert minted["expiresAt"] <= tokens[login["token_id"]]["expiresAt"]
@@ -129,7 +127,7 @@ def test_logout_revokes_tokens_and_empties_the_store(logged_in, world):
     result = logged_in.ace("logout")
     assert result.returncode == 0, result.stderr
     assert len(world.tokens()) == before - 2
-    assert not list((logged_in.store / "servers").glob("*.json"))
+    assert logged_in.stored() is None
     again = logged_in.kubectl("get", "namespaces", "--context", "prod")
     assert again.returncode != 0 and "kubectl ace login" in again.stderr
 
@@ -140,15 +138,14 @@ def test_logout_with_rancher_down_still_empties_the_store(logged_in, world):
     result = logged_in.ace("logout")
     assert result.returncode == 0, result.stderr
     assert "could not be told" in result.stderr
-    assert not list((logged_in.store / "servers").glob("*.json"))
+    assert logged_in.stored() is None
 
 
 def generate_kubeconfig(sandbox, world, cluster_id: str) -> str:
     """Ask the simulated Rancher for a kubeconfig, as the UI's download button does."""
     import requests
-    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
     answer = requests.post(f"{world.rancher_url}/v3/clusters/{cluster_id}?action=generateKubeconfig",
-                           headers={"Authorization": "Bearer " + record["logins"]["admin"]["token"]},
+                           headers={"Authorization": "Bearer " + sandbox.stored_login()["token"]},
                            verify=str(world.rancher_ca_file), timeout=10)
     assert answer.status_code == 200, answer.text
     text = answer.json()["config"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -10,14 +9,10 @@ from tests.conftest import PASSWORD
 from tests.sim import ClusterSpec, World
 
 
-def stored(sandbox) -> dict:
-    return json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
-
-
 def test_password_login_keeps_one_unscoped_login(sandbox, world):
     result = sandbox.login()
     assert "Logged in to" in result.stderr and result.stdout == ""
-    login = stored(sandbox)["logins"]["admin"]
+    login = sandbox.stored()["logins"]["admin"]
     assert login["provider"] == "localProvider"
     assert world.counters.logins() == 1
     token = {t["name"]: t for t in world.tokens()}[login["token_id"]]
@@ -28,7 +23,7 @@ def test_login_reaches_a_server_given_without_scheme(sandbox, world):
     result = sandbox.ace("login", "--server", world.rancher_host, "--user", "admin", "--password-stdin",
                          "--cacert", str(world.rancher_ca_file), input=PASSWORD)
     assert result.returncode == 0, result.stderr
-    assert stored(sandbox)["server"] == world.rancher_url
+    assert sandbox.stored()["server"] == world.rancher_url
 
 
 def test_wrong_password_is_one_clear_line(sandbox, world):
@@ -37,7 +32,7 @@ def test_wrong_password_is_one_clear_line(sandbox, world):
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1 and "refused the login of admin" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (sandbox.store / "servers").exists() or not list((sandbox.store / "servers").glob("*.json"))
+    assert sandbox.stored() is None
 
 
 def test_unknown_provider_names_the_enabled_ones(sandbox, world):
@@ -55,10 +50,10 @@ def test_provider_is_accepted_by_type_or_id(sandbox, world):
 
 def test_relogin_revokes_the_previous_login_token(sandbox, world):
     sandbox.login()
-    first = stored(sandbox)["logins"]["admin"]["token_id"]
+    first = sandbox.stored()["logins"]["admin"]["token_id"]
     sandbox.login()
     names = {t["name"] for t in world.tokens()}
-    assert first not in names and stored(sandbox)["logins"]["admin"]["token_id"] in names
+    assert first not in names and sandbox.stored()["logins"]["admin"]["token_id"] in names
 
 
 def test_login_falls_back_to_v3_public_when_v1_is_missing(sandbox, world):
@@ -85,7 +80,7 @@ def test_ldap_user_logs_in_with_the_provider_flag(sandbox, world):
                          "--user", "ldapuser", "--password-stdin", "--cacert", str(world.rancher_ca_file),
                          input="ldap-pass\n")
     assert result.returncode == 0, result.stderr
-    assert stored(sandbox)["logins"]["ldapuser"]["provider"] == "openLdapProvider"
+    assert sandbox.stored()["logins"]["ldapuser"]["provider"] == "openLdapProvider"
 
 
 def test_several_providers_without_a_choice_need_a_terminal(sandbox, world):
@@ -131,7 +126,7 @@ def test_logout_leaves_an_api_key_alive(sandbox, world):
 
 def test_ttl_flag_sets_the_login_lifetime(sandbox, world):
     sandbox.login("admin", PASSWORD, "--ttl", "2h")
-    login = stored(sandbox)["logins"]["admin"]
+    login = sandbox.stored()["logins"]["admin"]
     token = {t["name"]: t for t in world.tokens()}[login["token_id"]]
     assert token["ttl"] == 2 * 3600 * 1000
     assert world.counters.logins() == 1 and len(world.tokens()) == 1
@@ -161,4 +156,4 @@ def test_login_trusts_rancher_ca_from_the_kubeconfig(sandbox, world):
                          input=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
     assert "trusting Rancher's CA from the kubeconfig" in result.stderr
-    assert stored(sandbox)["cacert"] == world.rancher_ca_pem
+    assert sandbox.stored()["cacert"] == world.rancher_ca_pem

@@ -123,13 +123,8 @@ def start_login(sandbox: Sandbox, *extra: str, env: dict | None = None) -> subpr
                             start_new_session=True)
 
 
-def stored(sandbox: Sandbox) -> dict | None:
-    files = list((sandbox.store / "servers").glob("*.json")) if (sandbox.store / "servers").exists() else []
-    return json.loads(files[0].read_text()) if files else None
-
-
 def assert_nothing_stored(sandbox: Sandbox) -> None:
-    assert stored(sandbox) is None
+    assert sandbox.stored() is None
     leftovers = list((sandbox.store / "servers").glob("*")) if (sandbox.store / "servers").exists() else []
     assert leftovers == [], leftovers
 
@@ -202,7 +197,7 @@ def test_saml_login_then_kubectl_through_proxy_and_ace(sandbox, world, browser, 
     assert url in result.stderr and match[2] in result.stderr  # printed too, for a browser elsewhere
     assert f"as alice ({world.providers[-1]['type']})" in result.stderr
     assert world.saml_tokens() == []  # read once, then deleted at Rancher
-    login_record = stored(sandbox)["logins"]["alice"]
+    login_record = sandbox.stored()["logins"]["alice"]
     assert login_record["origin"] == "login" and login_record["expires"] > time.time() + 86400
     assert_kubectl_works(sandbox)
     assert world.counters.logins() == 1
@@ -226,7 +221,7 @@ def test_no_browser_only_prints_the_url(sandbox, world, browser):
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert stored(sandbox)["logins"]["alice"]["provider"] == "oktaProvider"
+    assert sandbox.stored()["logins"]["alice"]["provider"] == "oktaProvider"
 
 
 # --- Azure AD ---
@@ -243,7 +238,7 @@ def test_azure_device_code_polls_as_told_then_kubectl_works(sandbox, world, brow
     gaps = [later.at - earlier.at for earlier, later in zip(azure.polls, azure.polls[1:])]
     assert gaps[0] < 3 and gaps[1] >= 5  # slow_down adds 5 s to the interval
     assert browser.urls() == []  # the code is typed on the sign-in page; nothing to open
-    assert stored(sandbox)["logins"]["bob"]["provider"] == "azureADProvider"
+    assert sandbox.stored()["logins"]["bob"]["provider"] == "azureADProvider"
     assert_kubectl_works(sandbox)
     assert_no_leaks(sandbox, browser, result.stdout, result.stderr)
 
@@ -260,7 +255,7 @@ def test_azure_auth_code_with_pkce_then_kubectl_works(sandbox, world, browser):
     assert re.fullmatch(r"http://localhost:\d+", query["redirect_uri"]) and len(query["state"]) >= 43
     assert query["client_id"] == azure.client_id and query["scope"] == "openid profile email"
     assert azure.pkce_checks == 1 and azure.pkce_failures == 0
-    assert stored(sandbox)["logins"]["carol"]["provider"] == "azureADProvider"
+    assert sandbox.stored()["logins"]["carol"]["provider"] == "azureADProvider"
     assert_kubectl_works(sandbox)
     assert_no_leaks(sandbox, browser, result.stdout, result.stderr)
 
@@ -298,7 +293,7 @@ def test_browser_logins_accept_the_rancher_2_12_shapes(tmp_path):
             browser.configure(user="dave")
             result = login(sandbox, "--auth-provider", "azuread", "--auth-flow", "authcode")
             assert result.returncode == 0, result.stderr + browser.errors()
-            logins = stored(sandbox)["logins"]
+            logins = sandbox.stored()["logins"]
             assert set(logins) == {"alice", "dave"} and logins["dave"]["user_id"] == old.user_id("dave", "azuread")
             assert_kubectl_works(sandbox, "c-old01", "old")
         finally:

@@ -14,7 +14,8 @@ import pytest
 import requests
 import yaml
 
-from kubectl_ace import onboard
+from kubectl_ace.onboarding.adoption import user_from_name
+from kubectl_ace.onboarding.conversion import convert_data
 from kubectl_ace.errors import InputError
 from tests.conftest import NEWEST, OLDEST, PASSWORD, Sandbox
 from tests.sim import ClusterSpec, World
@@ -213,7 +214,7 @@ def test_converted_token_works_without_any_login(sandbox, world):
         assert result.returncode == 0, result.stderr
         kubectl_works(sandbox, CONTEXTS[cluster_id])
     assert world.counters.logins() == 0
-    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
+    record = sandbox.stored()
     login = record["logins"][record["current_user"]]
     assert login["origin"] == "imported" and login["token"] == ""
     assert login["user_id"] == world.user_id("admin")
@@ -335,7 +336,7 @@ def test_convert_rancher_token_args_fqdn_without_port_and_nodes():
               "contexts": [{"name": n, "context": {"cluster": n, "user": n.split("-")[0]}}
                            for n in ("prod", "prod-fqdn", "lab", "lab-cp1", "lab-fqdn")],
               "current-context": "prod"}
-    conversion = onboard.convert_data(config, "test")
+    conversion = convert_data(config, "test")
     data = conversion.data
     users = {u["name"]: u["user"]["exec"] for u in data["users"]}
     assert users["prod"]["args"] == ["token", "--server=https://rancher.example.com", "--cluster=c-m-abcd1234",
@@ -350,11 +351,11 @@ def test_convert_rancher_token_args_fqdn_without_port_and_nodes():
     (found,) = conversion.found
     assert (found.server, found.cluster_id, found.name) == ("https://rancher.example.com:8443", "c-x1",
                                                             "kubeconfig-u-abcdefghij.c-x1zzzzz")
-    assert onboard.user_from_name(found.name) == "u-abcdefghij"
+    assert user_from_name(found.name) == "u-abcdefghij"
     assert "secret" not in repr(found)
-    assert onboard.convert_data(data, "test").changed is False
+    assert convert_data(data, "test").changed is False
     with pytest.raises(InputError):
-        onboard.convert_data({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+        convert_data({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
                               "contexts": [{"context": {}}]}, "test")
 
 
@@ -365,7 +366,7 @@ def test_html_escaped_names_are_unescaped_consistently():
               "users": [{"name": "a&#43;b", "user": {"token": "kubeconfig-u-x.c-1abcde:s"}}],
               "contexts": [{"name": "a&#43;b", "context": {"user": "a&#43;b", "cluster": "a&#43;b"}}],
               "current-context": "a&#43;b"}
-    data = onboard.convert_data(config, "test").data
+    data = convert_data(config, "test").data
     assert data["current-context"] == "a+b"
     assert data["contexts"] == [{"name": "a+b", "context": {"user": "a+b", "cluster": "a+b"}}]
     assert data["clusters"][0]["cluster"]["certificate-authority-data"] == "QU+="
@@ -436,13 +437,11 @@ def test_doctor_finds_an_open_token_store(healthy):
 
 
 def test_doctor_finds_a_missing_or_expired_login(healthy, world):
-    path = next((healthy.store / "servers").glob("*.json"))
-    record = json.loads(path.read_text())
-    record["logins"]["admin"]["expires"] = time.time() - 60
-    path.write_text(json.dumps(record))
+    healthy.edit_store(lambda record: record["logins"]["admin"].update(expires=time.time() - 60))
     result, checks = doctor(healthy)
     assert result.returncode == 1
     assert "kubectl ace login" in finding(checks, "login", "expired")["fix"]
+    [path] = healthy.server_files()
     path.unlink()
     result, checks = doctor(healthy)
     assert "kubectl ace login" in finding(checks, "login", "not logged in")["fix"]
@@ -458,8 +457,7 @@ def test_doctor_finds_rancher_down(healthy, world):
 def test_doctor_finds_ace_endpoints_down_or_refusing(healthy, world):
     assert healthy.kubectl("get", "namespaces", "--context", "prod-fqdn").returncode == 0
     world.cluster(EDGE).endpoint("cp2").set_down(True)
-    record = json.loads(next((healthy.store / "servers").glob("*.json")).read_text())
-    world.revoke_downstream_only(PROD, record["logins"]["admin"]["clusters"][PROD]["token_id"])
+    world.revoke_downstream_only(PROD, healthy.stored_token(PROD)["token_id"])
     world.cluster(PROD).clear_auth_cache()
     result, checks = doctor(healthy)
     assert result.returncode == 1
@@ -502,7 +500,7 @@ def test_a_user_shared_by_several_clusters_gets_an_unscoped_exec_user():
               "users": [{"name": "rancher", "user": {"token": "kubeconfig-u-abcdefghijzzzzz:secret"}}],
               "contexts": [{"name": n, "context": {"cluster": n, "user": "rancher"}} for n in ("rancher", "a", "b")],
               "current-context": "rancher"}
-    conversion = onboard.convert_data(config, "test")
+    conversion = convert_data(config, "test")
     assert conversion.data["users"][0]["user"]["exec"]["args"] == ["token", f"--server={base}"]
     assert conversion.data["clusters"][0] == config["clusters"][0]  # Rancher itself is not an endpoint
     assert [c["cluster"]["extensions"][0]["extension"]["kubectl-ace"]["clusterId"]
@@ -515,7 +513,7 @@ def test_a_later_login_adopts_the_tokens_convert_moved_in(sandbox, world):
     assert sandbox.ace("convert", "-f", str(sandbox.kubeconfig)).returncode == 0
     mints = world.counters.mints(PROD)
     sandbox.login()
-    record = json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
+    record = sandbox.stored()
     assert list(record["logins"]) == ["admin"] and PROD in record["logins"]["admin"]["clusters"]
     kubectl_works(sandbox, CONTEXTS[PROD])
     assert world.counters.mints(PROD) == mints

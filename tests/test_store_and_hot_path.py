@@ -11,11 +11,13 @@ import sys
 
 import pytest
 
-from kubectl_ace import store
+from kubectl_ace.records import ServerRecord
+from kubectl_ace.store import Store, default_dir
 
 
 def server_file(sandbox):
-    return next((sandbox.store / "servers").glob("*.json"))
+    [path] = sandbox.server_files()
+    return path
 
 
 def snapshot(root):
@@ -31,9 +33,9 @@ def test_store_is_private(logged_in):
 def test_default_location_is_platformdirs_user_data_dir(monkeypatch, tmp_path):
     import platformdirs
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert store.default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
+    assert default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
     monkeypatch.delenv("XDG_DATA_HOME")
-    assert store.default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
+    assert default_dir() == platformdirs.user_data_dir("kubectl-ace", appauthor=False)
 
 
 def test_store_flag_overrides_the_environment(logged_in, tmp_path):
@@ -94,30 +96,31 @@ def test_corrupt_store_is_reported_and_login_sets_it_aside(logged_in, world):
 
 def test_a_corrupt_file_of_one_server_leaves_the_others_alone(tmp_path):
     directory = str(tmp_path)
-    store.update(directory, "https://a.example", lambda r: {"logins": {}, "current_user": "x"})
-    store.update(directory, "https://b.example", lambda r: {"logins": {}, "current_user": "y"})
-    with open(store.server_path(directory, "https://a.example"), "w") as handle:
+    store = Store(directory)
+    store.update("https://a.example", lambda r: ServerRecord("https://a.example", current_user="x"))
+    store.update("https://b.example", lambda r: ServerRecord("https://b.example", current_user="y"))
+    with open(store.server_file("https://a.example"), "w") as handle:
         handle.write("garbage")
-    assert store.read(directory, "https://b.example")["current_user"] == "y"
-    assert store.servers(directory) == ["https://b.example"]
+    assert store.read("https://b.example").current_user == "y"
+    assert store.servers() == ["https://b.example"]
 
 
 def test_a_killed_writer_leaves_the_old_or_the_new_file(tmp_path):
     """Kill a process in the middle of a stream of store writes: the file always parses."""
     directory = str(tmp_path)
-    writer = ("import sys\nfrom kubectl_ace import store\n"
-              "i = 0\n"
+    writer = ("import sys\nfrom kubectl_ace.records import ServerRecord\nfrom kubectl_ace.store import Store\n"
+              "i, store = 0, Store(sys.argv[1])\n"
               "while True:\n"
               "    i += 1\n"
-              "    store.update(sys.argv[1], 'https://r.example', lambda r: dict(logins={}, n=i, pad='x' * 200000))\n"
+              "    store.update('https://r.example', lambda r: ServerRecord('', extra=dict(n=i, pad='x' * 200000)))\n"
               "    if i == 3: print('ready', flush=True)\n")
     for _ in range(5):
         proc = subprocess.Popen([sys.executable, "-c", writer, directory], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        record = store.read(directory, "https://r.example")
-        assert record["n"] >= 3 and len(record["pad"]) == 200000
+        record = Store(directory).read("https://r.example")
+        assert record.extra["n"] >= 3 and len(record.extra["pad"]) == 200000
 
 
 @pytest.mark.parametrize("info,words", [

@@ -15,21 +15,6 @@ from tests.conftest import EXEC_V1BETA1, KUBECTLS, NEWEST
 PROD = "c-m-prod0001"
 
 
-def record(sandbox) -> dict:
-    return json.loads(next((sandbox.store / "servers").glob("*.json")).read_text())
-
-
-def cluster_entry(sandbox, cluster_id=PROD) -> dict:
-    return record(sandbox)["logins"]["admin"]["clusters"][cluster_id]
-
-
-def edit_store(sandbox, change) -> None:
-    path = next((sandbox.store / "servers").glob("*.json"))
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
-
-
 @pytest.fixture
 def on_context(logged_in, request):
     """A user with a working, cached token on the context named by the test's parameter (default: proxy)."""
@@ -40,26 +25,26 @@ def on_context(logged_in, request):
 
 
 def test_token_revoked_at_rancher_is_replaced_after_one_failed_call(on_context, world):
-    old = cluster_entry(on_context)["token_id"]
+    old = on_context.stored_token(PROD)["token_id"]
     world.revoke_token(old)
     first = on_context.kubectl("get", "namespaces")
     second = on_context.kubectl("get", "namespaces")
     assert "was revoked at Rancher; getting a new one" in first.stderr + second.stderr
     assert second.returncode == 0, second.stderr
-    assert cluster_entry(on_context)["token_id"] != old
+    assert on_context.stored_token(PROD)["token_id"] != old
     assert world.counters.mints(PROD) == 2 and world.counters.logins() == 1
 
 
 @pytest.mark.parametrize("how", ["disable_token", "expire_token"])
 def test_disabled_or_expired_at_rancher_is_replaced_too(on_context, world, how):
-    getattr(world, how)(cluster_entry(on_context)["token_id"])
+    getattr(world, how)(on_context.stored_token(PROD)["token_id"])
     results = [on_context.kubectl("get", "namespaces") for _ in range(2)]
     assert results[-1].returncode == 0, results[-1].stderr
     assert world.counters.mints(PROD) == 2
 
 
 def test_parallel_calls_refused_together_cause_one_recovery(on_context, world):
-    world.revoke_token(cluster_entry(on_context)["token_id"])
+    world.revoke_token(on_context.stored_token(PROD)["token_id"])
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(lambda _: on_context.kubectl("get", "namespaces", timeout=120), range(12)))
     assert world.counters.mints(PROD) == 2
@@ -69,7 +54,7 @@ def test_parallel_calls_refused_together_cause_one_recovery(on_context, world):
 @pytest.mark.parametrize("on_context", ["prod-fqdn"], indirect=True)
 def test_refused_at_ace_while_rancher_is_down_names_both_facts(on_context, world):
     world.rancher.set_mode("stopped")
-    world.revoke_downstream_only(PROD, cluster_entry(on_context)["token_id"])
+    world.revoke_downstream_only(PROD, on_context.stored_token(PROD)["token_id"])
     world.cluster(PROD).clear_auth_cache()
     world.counters.reset()
     result = on_context.kubectl("get", "namespaces")
@@ -83,7 +68,7 @@ def test_refused_at_ace_while_rancher_is_down_names_both_facts(on_context, world
 
 @pytest.mark.parametrize("on_context", ["prod-fqdn"], indirect=True)
 def test_valid_at_rancher_but_refused_at_ace_is_explained_without_a_mint(on_context, world):
-    world.revoke_downstream_only(PROD, cluster_entry(on_context)["token_id"])
+    world.revoke_downstream_only(PROD, on_context.stored_token(PROD)["token_id"])
     world.cluster(PROD).clear_auth_cache()
     result = on_context.kubectl("get", "namespaces")
     assert result.returncode != 0
@@ -106,8 +91,8 @@ def run_on_a_terminal(sandbox, *args) -> subprocess.CompletedProcess:
 def test_expired_token_with_rancher_down_fails_at_once_without_a_prompt(logged_in, world):
     logged_in.exec_kubeconfig(PROD, api_version=EXEC_V1BETA1, current="prod-fqdn")  # interactiveMode IfAvailable
     assert logged_in.kubectl("get", "namespaces").returncode == 0
-    world.expire_token(cluster_entry(logged_in)["token_id"])
-    edit_store(logged_in, lambda data: data["logins"]["admin"]["clusters"][PROD].update(expires=time.time() - 60))
+    world.expire_token(logged_in.stored_token(PROD)["token_id"])
+    logged_in.edit_store(lambda data: data["logins"]["admin"]["clusters"][PROD].update(expires=time.time() - 60))
     world.rancher.set_mode("stopped")
     result = run_on_a_terminal(logged_in, "get", "namespaces")
     assert result.returncode != 0
@@ -116,28 +101,28 @@ def test_expired_token_with_rancher_down_fails_at_once_without_a_prompt(logged_i
 
 
 def test_token_near_expiry_is_refreshed_ahead(on_context, world):
-    old = cluster_entry(on_context)["token_id"]
+    old = on_context.stored_token(PROD)["token_id"]
     now = time.time()
-    edit_store(on_context, lambda data: data["logins"]["admin"]["clusters"][PROD].update(
+    on_context.edit_store(lambda data: data["logins"]["admin"]["clusters"][PROD].update(
         minted=now - 9 * 86400, expires=now + 600))
     assert on_context.kubectl("get", "namespaces").returncode == 0
-    assert cluster_entry(on_context)["token_id"] != old and world.counters.mints(PROD) == 2
+    assert on_context.stored_token(PROD)["token_id"] != old and world.counters.mints(PROD) == 2
 
 
 @pytest.mark.parametrize("on_context", ["prod-fqdn"], indirect=True)
 def test_near_expiry_with_rancher_down_keeps_the_valid_token(on_context, world):
-    old = cluster_entry(on_context)["token_id"]
+    old = on_context.stored_token(PROD)["token_id"]
     now = time.time()
-    edit_store(on_context, lambda data: data["logins"]["admin"]["clusters"][PROD].update(
+    on_context.edit_store(lambda data: data["logins"]["admin"]["clusters"][PROD].update(
         minted=now - 9 * 86400, expires=now + 600))
     world.rancher.set_mode("stopped")
     result = on_context.kubectl("get", "namespaces")
     assert result.returncode == 0, result.stderr
-    assert cluster_entry(on_context)["token_id"] == old
+    assert on_context.stored_token(PROD)["token_id"] == old
 
 
 def test_login_running_out_is_announced_once_a_day(on_context):
-    edit_store(on_context, lambda data: data["logins"]["admin"].update(expires=time.time() + 86400 + 3600))
+    on_context.edit_store(lambda data: data["logins"]["admin"].update(expires=time.time() + 86400 + 3600))
     first = on_context.kubectl("get", "namespaces")
     second = on_context.kubectl("get", "namespaces")
     assert "your login to" in first.stderr and "expires in 1 d 1 h" in first.stderr
@@ -146,17 +131,17 @@ def test_login_running_out_is_announced_once_a_day(on_context):
 
 
 def test_force_refresh_mints_a_new_token(on_context, world):
-    old = cluster_entry(on_context)["token_id"]
+    old = on_context.stored_token(PROD)["token_id"]
     result = on_context.ace("token", f"--server={world.rancher_url}", f"--cluster={PROD}", "--force-refresh")
     assert result.returncode == 0, result.stderr
-    assert cluster_entry(on_context)["token_id"] != old and world.counters.mints(PROD) == 2
+    assert on_context.stored_token(PROD)["token_id"] != old and world.counters.mints(PROD) == 2
 
 
 def test_logout_of_one_cluster_keeps_the_login(on_context, world):
-    old = cluster_entry(on_context)["token_id"]
+    old = on_context.stored_token(PROD)["token_id"]
     result = on_context.ace("logout", "--cluster", PROD)
     assert result.returncode == 0, result.stderr
     assert old not in {t["name"] for t in world.tokens()}
-    assert PROD not in record(on_context)["logins"]["admin"]["clusters"]
+    assert PROD not in on_context.stored_login()["clusters"]
     assert on_context.kubectl("get", "namespaces").returncode == 0
     assert world.counters.mints(PROD) == 2 and world.counters.logins() == 1

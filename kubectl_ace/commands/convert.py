@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from kubectl_ace import store
 from kubectl_ace.errors import AceError, InputError
 
 HELP = "Rewrite a Rancher kubeconfig in place: token and `rancher token` users become kubectl-ace exec users"
@@ -17,23 +16,25 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig, onboard
+    from kubectl_ace import kubeconfig_files
+    from kubectl_ace.onboarding.in_place import convert_file
+    from kubectl_ace.store import Store
 
-    directory = store.store_dir(getattr(args, "store", None))
+    store = Store(getattr(args, "store", None))
     if args.filename:
         paths = [args.filename]
     else:
-        listed, explicit = kubeconfig.file_list(getattr(args, "kubeconfig", None))
+        listed, explicit = kubeconfig_files.file_list(getattr(args, "kubeconfig", None))
         paths = listed if explicit else [p for p in listed if os.path.exists(p)]
         if not paths:
             raise InputError(f"no kubeconfig to convert ({', '.join(listed)} does not exist); pass -f FILE")
     results, failed = [], 0
     for path in paths:
         if len(paths) == 1:
-            results.append(onboard.convert_file(path, directory))  # its error is the command's error
+            results.append(convert_file(path, store))  # its error is the command's error
             continue
         try:
-            results.append(onboard.convert_file(path, directory))
+            results.append(convert_file(path, store))
         except AceError as err:  # one bad file of several: say so, convert the others
             print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
             failed += 1
@@ -50,6 +51,7 @@ def run(args) -> int:
 
 
 def report(result) -> None:
+    """What convert did to one file, on stderr."""
     conversion = result.conversion
     if not conversion.rancher_users:
         return

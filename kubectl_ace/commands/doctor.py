@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kubectl_ace import output, store
+from kubectl_ace import output
+from kubectl_ace.store import Store
 
 HELP = "Check the plugin, kubectl, kubeconfig, token store, logins, Rancher and every endpoint; say how to fix them"
 
@@ -12,13 +13,12 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import doctor
+    from kubectl_ace import diagnosis
 
-    directory = store.store_dir(getattr(args, "store", None))
-    checks = doctor.run_all(getattr(args, "kubeconfig", None), directory)
-    data = {"ok": not doctor.failed(checks), "checks": [c.as_dict() for c in checks]}
+    checks = diagnosis.run_all(getattr(args, "kubeconfig", None), Store(getattr(args, "store", None)))
+    data = {"ok": not diagnosis.failed(checks), "checks": [c.as_dict() for c in checks]}
     output.emit(data, args.output, lambda: print_table(checks))
-    return 1 if doctor.failed(checks) else 0
+    return 1 if diagnosis.failed(checks) else 0
 
 
 def print_table(checks) -> None:

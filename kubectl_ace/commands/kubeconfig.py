@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from kubectl_ace import store
 from kubectl_ace.errors import AceError, UsageError
 
 HELP = "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
@@ -21,30 +20,32 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig, onboard
+    from kubectl_ace import kubeconfig_files
+    from kubectl_ace.onboarding import fetch
+    from kubectl_ace.store import Store
 
-    directory = store.store_dir(getattr(args, "store", None))
-    server = onboard.pick_server(directory, args.server)
+    store = Store(getattr(args, "store", None))
+    server = fetch.pick_server(store, args.server)
     progress = _progress if _is_tty(sys.stderr) else None
-    result = onboard.fetch(server, directory, args.clusters, args.all, progress=progress)
+    result = fetch.fetch(server, store, args.clusters, args.all, progress=progress)
     if progress:
         sys.stderr.write("\n")
     good = [f for f in result.fetched if f.entries is not None]
     contexts = len(result.entries["contexts"])
     if good:
         if args.merge:
-            config = kubeconfig.load(getattr(args, "kubeconfig", None))
-            merged = kubeconfig.merge_entries(config, result.entries, result.current, directory)
-            files = merged.files or [kubeconfig.default_file(config)]
+            config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
+            merged = kubeconfig_files.merge_entries(config, result.entries, store, result.current)
+            files = merged.files or [kubeconfig_files.default_file(config)]
             added, updated = sum(merged.added.values()), sum(merged.updated.values())
             where = f"merged into {', '.join(files)} ({added} entries added, {updated} updated)"
             if merged.current_context:
                 where += f"; current context {merged.current_context}"
         elif args.output_file:
-            kubeconfig.write_new(args.output_file, onboard.as_kubeconfig(result), directory)
+            kubeconfig_files.write_new(args.output_file, fetch.as_kubeconfig(result), store)
             where = f"written to {args.output_file}"
         else:
-            sys.stdout.write(kubeconfig.dump(onboard.as_kubeconfig(result)))
+            sys.stdout.write(kubeconfig_files.dump(fetch.as_kubeconfig(result)))
             where = "printed"
         print(f"kubectl-ace: {len(good)} cluster(s) from {result.server}, {contexts} context(s), {where}.",
               file=sys.stderr)

@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 
-from kubectl_ace import failover, kubeconfig, store
+from kubectl_ace import kubeconfig_files, survey
+from kubectl_ace.argv import flag_value, without_flag
 from kubectl_ace.errors import AceError, UsageError
+from kubectl_ace.store import Store
 
 HELP = "Run kubectl against the best endpoint of the target cluster for this one command"
 
@@ -19,14 +21,14 @@ def configure(parser) -> None:
 
 def run_raw(argv: list[str], global_args: dict) -> int:
     """ARGS go to kubectl untouched, except --context, which this command chooses."""
-    directory = store.store_dir(global_args.get("store"))
+    store = Store(global_args.get("store"))
     kube_file = global_args.get("kubeconfig") or flag_value(argv, "--kubeconfig")
-    config = kubeconfig.load(kube_file)
+    config = kubeconfig_files.load(kube_file)
     wanted = flag_value(argv, "--context") or global_args.get("context") or config.current_context
     if not wanted:
         raise UsageError("no current context; pass --context")
     config.context(wanted)
-    report = failover.survey(config, wanted, directory)
+    report = survey.survey(config, wanted, store)
     if report is None:
         target = wanted  # not a Rancher cluster: plain kubectl
     elif report.chosen is None:
@@ -48,24 +50,3 @@ def run_raw(argv: list[str], global_args: dict) -> int:
 
 def run(args) -> int:
     return run_raw(args.kubectl_args, vars(args))
-
-
-def flag_value(argv: list[str], name: str) -> str | None:
-    for index, arg in enumerate(argv):
-        if arg == name and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def without_flag(argv: list[str], name: str) -> list[str]:
-    result, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            result.append(arg)
-    return result

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from kubectl_ace import login, store, tokens
+from kubectl_ace import connect, login_flows, logins
 from kubectl_ace.errors import UsageError
+from kubectl_ace.output import local_time
+from kubectl_ace.store import Store
+from kubectl_ace.urls import checked_server
 
 HELP = "Log in to a Rancher server once; the login is kept in the token store"
 
@@ -33,7 +36,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    directory = store.store_dir(getattr(args, "store", None))
+    store = Store(getattr(args, "store", None))
+    server = checked_server(args.server)
     password = api_key = None
     if args.password_stdin or args.token_stdin:
         value = sys.stdin.readline().rstrip("\r\n")
@@ -43,32 +47,31 @@ def run(args) -> int:
             api_key = value
         else:
             password = value
-    cacert = tokens.read_ca(args.cacert) if args.cacert else None
+    cacert = connect.read_ca(args.cacert) if args.cacert else None
     if cacert is None and not args.insecure_skip_tls_verify:
-        cacert = ca_from_kubeconfig(getattr(args, "kubeconfig", None), args.server)
-    options = login.LoginOptions(auth_flow=args.auth_flow, open_browser=False if args.no_browser else None,
+        cacert = ca_from_kubeconfig(getattr(args, "kubeconfig", None), server)
+    options = login_flows.LoginOptions(auth_flow=args.auth_flow, open_browser=False if args.no_browser else None,
                                  timeout=parse_duration(args.login_timeout, "--login-timeout")
                                  if args.login_timeout else None)
-    result = login.log_in(args.server, directory, provider=args.auth_provider, user=args.user, password=password,
+    result = logins.log_in(server, store, provider=args.auth_provider, user=args.user, password=password,
                           api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
                           ttl_seconds=parse_duration(args.ttl) if args.ttl else None, options=options)
     if result.origin == "api-key":
-        until = ("the key never expires" if result.expires is None
-                 else f"the key expires at {tokens.local_time(result.expires)}")
-        print(f"Logged in to {result.server} with an API key of {result.user}"
+        until = "the key never expires" if result.expires is None else f"the key expires at {local_time(result.expires)}"
+        print(f"Logged in to {server} with an API key of {result.name}"
               + (f" ({result.provider})" if result.provider else "") + f"; {until}.", file=sys.stderr)
     else:
-        until = "never expires" if result.expires is None else f"valid until {tokens.local_time(result.expires)}"
-        print(f"Logged in to {result.server} as {result.user} ({result.provider}); {until}.", file=sys.stderr)
+        until = "never expires" if result.expires is None else f"valid until {local_time(result.expires)}"
+        print(f"Logged in to {server} as {result.name} ({result.provider}); {until}.", file=sys.stderr)
     return 0
 
 
 def ca_from_kubeconfig(explicit: str | None, server: str) -> str | None:
     """Rancher's CA from a kubeconfig that already reaches it (as the Rancher UI writes them), if any."""
-    from kubectl_ace import kubeconfig
+    from kubectl_ace import endpoints, kubeconfig_files
     from kubectl_ace.errors import AceError
     try:
-        pem = kubeconfig.rancher_ca(kubeconfig.load(explicit), store.normalize_server(server))
+        pem = endpoints.rancher_ca(kubeconfig_files.load(explicit), server)
     except AceError:
         return None  # an unreadable kubeconfig is not this command's business
     if pem:

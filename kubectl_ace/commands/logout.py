@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from kubectl_ace import login, store
+from kubectl_ace import logins
 from kubectl_ace.errors import UsageError
+from kubectl_ace.store import Store
+from kubectl_ace.urls import checked_server
 
 HELP = "Revoke this tool's tokens at Rancher and delete them from the store"
 
@@ -17,12 +19,12 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    directory = store.store_dir(getattr(args, "store", None))
-    known = store.servers(directory)
+    store = Store(getattr(args, "store", None))
+    known = store.servers()
     if args.all:
         targets = known
     elif args.server:
-        targets = [store.normalize_server(args.server)]
+        targets = [checked_server(args.server)]
     elif len(known) == 1:
         targets = known
     elif not known:
@@ -33,7 +35,7 @@ def run(args) -> int:
     if args.cluster and len(targets) != 1:
         raise UsageError("--cluster needs exactly one server; pass --server URL")
     for server in targets:
-        result = login.log_out(server, directory, cluster=args.cluster)
+        result = logins.log_out(server, store, cluster=args.cluster)
         if args.cluster:
             what = f"the token for cluster {args.cluster} on {server}"
             note = (f"; Rancher could not be told ({result.unreachable})" if result.unreachable

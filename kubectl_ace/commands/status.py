@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
-from kubectl_ace import failover, kubeconfig, output, store
+from kubectl_ace import endpoints, kubeconfig_files, output, survey
 from kubectl_ace.errors import UsageError
+from kubectl_ace.store import Store
 
 HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy and what would be used"
 
@@ -17,10 +16,10 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    directory = store.store_dir(getattr(args, "store", None))
-    config = kubeconfig.load(getattr(args, "kubeconfig", None))
+    store = Store(getattr(args, "store", None))
+    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
     if args.all:
-        contexts = failover.rancher_contexts(config)
+        contexts = endpoints.rancher_contexts(config)
     else:
         contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
     if not contexts or not contexts[0]:
@@ -28,7 +27,7 @@ def run(args) -> int:
     reports = []
     for context in contexts:
         config.context(context)
-        report = failover.survey(config, context, directory)
+        report = survey.survey(config, context, store)
         if report is None:
             raise UsageError(f"context {context!r} is not a Rancher cluster (no /k8s/clusters/<id> server, "
                              "no kubectl-ace extension, no Rancher-named sibling)")
@@ -38,7 +37,7 @@ def run(args) -> int:
     return 0 if all(report.chosen for report in reports) else 1
 
 
-def as_data(report: failover.Report, current: str) -> dict:
+def as_data(report: survey.Report, current: str) -> dict:
     rows = []
     for endpoint in report.endpoints.all():
         result = report.results[endpoint.url]
@@ -49,13 +48,9 @@ def as_data(report: failover.Report, current: str) -> dict:
     return {"server": report.endpoints.server, "cluster": report.endpoints.cluster_id,
             "rancher": {"reachable": report.rancher.reachable, "latencyMs": report.rancher.latency_ms,
                         "result": report.rancher.describe()},
-            "token": {"expires": stamp(report.token_expires), "error": report.token_error or None,
-                      "refusedAt": stamp(report.token_refused)},
+            "token": {"expires": output.utc_stamp(report.token_expires), "error": report.token_error or None,
+                      "refusedAt": output.utc_stamp(report.token_refused)},
             "chosen": report.chosen.context if report.chosen else None, "endpoints": rows}
-
-
-def stamp(epoch: float | None) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
 
 def print_table(data: list[dict]) -> None:

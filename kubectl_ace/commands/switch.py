@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from kubectl_ace import failover, kubeconfig, store
+from kubectl_ace import endpoints, kubeconfig_files, survey
 from kubectl_ace.errors import AceError, UsageError
+from kubectl_ace.store import Store
 
 HELP = "Set the current context: by name, or to the best (--auto), proxy (--proxy) or ACE (--ace) endpoint"
 
@@ -19,8 +20,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    directory = store.store_dir(getattr(args, "store", None))
-    config = kubeconfig.load(getattr(args, "kubeconfig", None))
+    store = Store(getattr(args, "store", None))
+    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
     modes = [args.auto, args.proxy, args.ace, bool(args.target)]
     if sum(modes) != 1:
         raise UsageError("say what to switch to: a CONTEXT, or one of --auto, --proxy, --ace")
@@ -30,29 +31,30 @@ def run(args) -> int:
         current = getattr(args, "context", None) or config.current_context
         if not current:
             raise UsageError("no current context to start from; name a CONTEXT")
-        target = pick(config, current, directory, args)
-    failover.choose_by_user(config, target, directory)
+        target = pick(config, current, store, args)
+    survey.choose_by_user(config, target, store)
     print(f"Switched to context {target}.", file=sys.stderr)
     return 0
 
 
-def pick(config, current: str, directory: str, args) -> str:
-    endpoints = kubeconfig.rancher_endpoints(config, current)
-    if endpoints is None:
+def pick(config, current: str, store: Store, args) -> str:
+    found = endpoints.rancher_endpoints(config, current)
+    if found is None:
         raise UsageError(f"context {current!r} is not a Rancher cluster; name a CONTEXT")
     if args.proxy:
-        if endpoints.proxy is None:
-            raise UsageError(f"cluster {endpoints.cluster_id} has no proxy context in the kubeconfig")
-        return endpoints.proxy.context
-    if args.ace and not endpoints.ace:
-        raise UsageError(f"cluster {endpoints.cluster_id} has no ACE context in the kubeconfig")
-    report = failover.survey(config, current, directory)
+        if found.proxy is None:
+            raise UsageError(f"cluster {found.cluster_id} has no proxy context in the kubeconfig")
+        return found.proxy.context
+    if args.ace and not found.ace:
+        raise UsageError(f"cluster {found.cluster_id} has no ACE context in the kubeconfig")
+    report = survey.survey(config, current, store)
+    assert report is not None
     if args.ace:
-        chosen = failover.choose(endpoints.ace, report.results)
+        chosen = endpoints.choose(found.ace, report.results)
     else:
         chosen = report.chosen
     if chosen is None:
         tried = "; ".join(f"{e.context} {report.results[e.url].describe()}"
-                          for e in (endpoints.ace if args.ace else endpoints.all()))
-        raise AceError(f"no healthy endpoint for cluster {endpoints.cluster_id} ({tried})")
+                          for e in (found.ace if args.ace else found.all()))
+        raise AceError(f"no healthy endpoint for cluster {found.cluster_id} ({tried})")
     return chosen.context

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import credential, failover, marks, tokens
+from kubectl_ace import argv, credential, failover, process_marks, tokens
 from kubectl_ace.errors import UsageError
+from kubectl_ace.store import Store
+from kubectl_ace.urls import checked_server
 
 HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
 
@@ -22,47 +24,37 @@ VALUE_FLAGS = {"--server": "server", "--cluster": "cluster", "--user": "user", "
                "--kubeconfig": "kubeconfig", "--context": "context", "--probe-timeout": "probe_timeout",
                "--connect-timeout": "connect_timeout", "--health-ttl": "health_ttl"}
 BOOL_FLAGS = {"--skip-verify": "skip_verify", "--force-refresh": "force_refresh", "-v": "verbose",
-              "--verbose": "verbose", "--no-failover": "no_failover", "--no-switch-back": "no_switch_back"}
+              "--verbose": "verbose", "--no-failover": "no_failover", "--no-switch-back": "no_switch_back",
+              "-h": "help", "--help": "help"}
 
 
-def parse(argv: list[str]) -> dict:
+def parse(args: list[str]) -> dict:
     """Parse the token flags; unknown ones get argparse-style errors."""
-    options: dict = {"server": None, "cluster": None, "user": None, "provider": None, "cacerts": None,
-                     "store": None, "auth_flow": None, "kubeconfig": None, "context": None,
-                     "probe_timeout": None, "connect_timeout": None, "health_ttl": None,
-                     "no_failover": False, "no_switch_back": False, "skip_verify": False, "force_refresh": False,
-                     "verbose": False}
-    args = iter(argv)
-    for arg in args:
-        name, has_value, value = arg.partition("=")
-        if name in VALUE_FLAGS:
-            if not has_value:
-                value = next(args, None)
-                if value is None:
-                    raise UsageError(f"token: {name} needs a value")
-            options[VALUE_FLAGS[name]] = value
-        elif name in BOOL_FLAGS and not has_value:
-            options[BOOL_FLAGS[name]] = True
-        elif name in ("-h", "--help"):
-            print(USAGE)
-            raise SystemExit(0)
-        else:
-            raise UsageError(f"token: unknown flag {arg.split('=')[0]!r}; see `kubectl-ace token --help`")
-    if not options["server"]:
+    try:
+        options, rest = argv.parse(args, VALUE_FLAGS, BOOL_FLAGS)
+    except ValueError as err:
+        raise UsageError(f"token: {err}") from None
+    if options.get("help"):
+        print(USAGE)
+        raise SystemExit(0)
+    if rest:
+        raise UsageError(f"token: unknown flag {rest[0].split('=')[0]!r}; see `kubectl-ace token --help`")
+    if not options.get("server"):
         raise UsageError("token: --server is required (the Rancher URL or host)")
+    options["server"] = checked_server(options["server"])
     return options
 
 
 def guard_options(options: dict) -> failover.Options:
-    return failover.Options(failover=False if options["no_failover"] else None,
-                            switch_back=False if options["no_switch_back"] else None,
+    return failover.Options(failover=False if options.get("no_failover") else None,
+                            switch_back=False if options.get("no_switch_back") else None,
                             connect_timeout=seconds(options, "connect_timeout"),
                             read_timeout=seconds(options, "probe_timeout"),
                             healthy_ttl=seconds(options, "health_ttl"))
 
 
 def seconds(options: dict, name: str) -> float | None:
-    value = options[name]
+    value = options.get(name)
     if value is None:
         return None
     try:
@@ -71,19 +63,21 @@ def seconds(options: dict, name: str) -> float | None:
         raise UsageError(f"token: --{name.replace('_', '-')} {value!r} is not a number of seconds") from None
 
 
-def run(argv: list[str]) -> int:
-    options = parse(argv)
+def run(args: list[str]) -> int:
+    options = parse(args)
     info = credential.read_exec_info()
-    request = tokens.Request(options["server"], options["cluster"], user=options["user"],
-                             provider=options["provider"], cacerts=options["cacerts"],
-                             skip_verify=options["skip_verify"], force_refresh=options["force_refresh"],
-                             interactive=info.interactive, directory=options["store"],
-                             from_kubectl=info.from_kubectl, endpoint=info.server, auth_flow=options["auth_flow"],
+    store = Store(options.get("store"))
+    request = tokens.Request(options["server"], options.get("cluster"), user=options.get("user"),
+                             provider=options.get("provider"), cacerts=options.get("cacerts"),
+                             skip_verify=bool(options.get("skip_verify")),
+                             force_refresh=bool(options.get("force_refresh")), interactive=info.interactive,
+                             store=store, from_kubectl=info.from_kubectl, endpoint=info.server,
+                             auth_flow=options.get("auth_flow"),
                              endpoint_ca=info.cluster.get("certificate-authority-data") or "")
     cred = tokens.get_token(request)
-    failover.guard(info.cluster, request.server, request.cluster, cred.token, request.directory, guard_options(options))
+    failover.guard(info.cluster, request.server, request.cluster, cred.token, store, guard_options(options))
     if info.from_kubectl:
-        marks.remember_handout(request, cred.token)
+        process_marks.remember_handout(store, request.server, request.cluster, cred.token)
     sys.stdout.write(credential.render(info.api_version, cred.token, cred.reported_expiry(time.time())) + "\n")
     return 0
 
@@ -106,4 +100,8 @@ KUBECTL_ACE_CONNECT_TIMEOUT (s), KUBECTL_ACE_HEALTH_TTL (s, default 10).
 
 When the login has run out and kubectl runs on a terminal, the login runs here, on stderr, as
 `kubectl ace login` would (one process logs in, the others wait for it); KUBECTL_ACE_NO_BROWSER=1
-only prints a browser login's URL, KUBECTL_ACE_LOGIN_TIMEOUT (s, default 900) bounds its wait."""
+only prints a browser login's URL, KUBECTL_ACE_LOGIN_TIMEOUT (s, default 900) bounds its wait.
+
+Examples:
+  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234
+  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234 --force-refresh"""

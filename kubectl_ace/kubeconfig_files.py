@@ -1,8 +1,7 @@
-"""Kubeconfig files loaded, merged and written back by client-go's rules; Rancher and ACE endpoints found in them."""
+"""Kubeconfig files loaded, merged and written back by client-go's rules (which file gets what), atomically."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -10,11 +9,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from kubectl_ace import store
 from kubectl_ace.credential import EXTENSION_NAME, decode_ca
 from kubectl_ace.errors import InputError
-
-PROXY_PATH = re.compile(r"^(?P<base>https?://[^/]+(?:/.*?)?)/k8s/clusters/(?P<id>[^/]+)/?$")
+from kubectl_ace.files import write_atomic
+from kubectl_ace.kubectl_process import kubeconfig_files
+from kubectl_ace.store import Store
+from kubectl_ace.urls import normalize_server
 CURRENT_CONTEXT_LINE = re.compile(r"^current-context:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
 PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]*$")
 
@@ -51,50 +51,9 @@ class Kubeconfig:
         return self.context(context).body.get("user", "")
 
 
-@dataclass
-class Endpoint:
-    """One way to reach a cluster's API server: the Rancher proxy or an ACE endpoint, as a context."""
-
-    context: str
-    kind: str            # "proxy", "fqdn" or "node"
-    url: str
-    ca_data: str = ""    # PEM
-    insecure: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.context
-
-
-@dataclass
-class ClusterEndpoints:
-    """A Rancher cluster as the kubeconfig knows it: its proxy context and its ACE contexts."""
-
-    server: str          # the Rancher URL
-    cluster_id: str
-    proxy: Endpoint | None
-    ace: list[Endpoint]
-
-    def all(self) -> list[Endpoint]:
-        return ([self.proxy] if self.proxy else []) + self.ace
-
-    def by_context(self, name: str) -> Endpoint | None:
-        return next((e for e in self.all() if e.context == name), None)
-
-
 def file_list(explicit: str | None = None, environ: dict | None = None) -> tuple[list[str], bool]:
     """The files kubectl reads: --kubeconfig alone, else every KUBECONFIG entry, else ~/.kube/config."""
-    environ = os.environ if environ is None else environ
-    if explicit:
-        return [os.path.expanduser(explicit)], True
-    listed = [p for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    if listed:
-        seen: list[str] = []
-        for path in listed:
-            if path not in seen:
-                seen.append(path)
-        return seen, False
-    return [os.path.join(os.path.expanduser("~"), ".kube", "config")], False
+    return kubeconfig_files(explicit, environ)
 
 
 def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig:
@@ -167,8 +126,7 @@ def default_file(config: Kubeconfig) -> str:
     return config.paths[-1]
 
 
-def set_current_context(config: Kubeconfig, name: str, *, only_if: str | None = None,
-                        directory: str | None = None) -> bool:
+def set_current_context(config: Kubeconfig, name: str, store: Store, *, only_if: str | None = None) -> bool:
     """Make `name` the current context, editing only that line of the right file, under a lock, atomically.
 
     With only_if, the change is made only while the current context is still `only_if` (so that
@@ -176,7 +134,7 @@ def set_current_context(config: Kubeconfig, name: str, *, only_if: str | None = 
     it changed anything.
     """
     path = current_context_file(config)
-    with locked_file(path, directory):
+    with locked_file(path, store):
         fresh = load(config.paths[0] if config.explicit else None,
                      None if config.explicit else {"KUBECONFIG": os.pathsep.join(config.paths)})
         if fresh.current_context == name or (only_if is not None and fresh.current_context != only_if):
@@ -228,26 +186,17 @@ def edit_file(path: str, change) -> None:
         text, mode = "", 0o600
     new = change(text)
     if new != text:
-        store.write_atomic(real, new.encode("utf-8"), mode=mode)
+        write_atomic(real, new.encode("utf-8"), mode=mode)
 
 
-def locked_file(path: str, directory: str | None = None, timeout: float = 10.0):
+def locked_file(path: str, store: Store, timeout: float = 10.0):
     """A lock for one kubeconfig file, kept in the store's lock folder (never beside the kubeconfig)."""
+    import hashlib
     digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
-    return store.locked(store.store_dir(directory), f"kubeconfig-{digest}", timeout, f"editing {path}")
+    return store.locked(f"kubeconfig-{digest}", timeout, f"editing {path}")
 
 
-# --- Rancher endpoints ---
-
-def extension_of(cluster: dict) -> dict:
-    """The kubectl-ace data in a cluster's `client.authentication.k8s.io/exec` extension, if any."""
-    for item in cluster.get("extensions") or []:
-        if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):
-            data = item["extension"].get("kubectl-ace")
-            if isinstance(data, dict):
-                return data
-    return {}
-
+# --- reading cluster entries ---
 
 def ca_pem(cluster: dict) -> str:
     """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
@@ -260,68 +209,6 @@ def ca_pem(cluster: dict) -> str:
         except OSError:
             return ""
     return ""
-
-
-def endpoint_of(config: Kubeconfig, context: str) -> tuple[str, str, str] | None:
-    """(Rancher server, cluster id, kind) of a context, from the extension or Rancher's URL and naming shapes."""
-    cluster = config.cluster_of(context)
-    if cluster is None:
-        return None
-    ext = extension_of(cluster.body)
-    if ext.get("server") and ext.get("clusterId"):
-        return store.normalize_server(ext["server"]), ext["clusterId"], ext.get("endpoint", "proxy")
-    match = PROXY_PATH.match(cluster.body.get("server", ""))
-    if match:
-        return store.normalize_server(match["base"]), match["id"], "proxy"
-    return None
-
-
-def rancher_endpoints(config: Kubeconfig, context: str) -> ClusterEndpoints | None:
-    """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's."""
-    found = endpoint_of(config, context)
-    if found:
-        server, cluster_id, _ = found
-    else:
-        proxy_context = proxy_sibling(config, context)
-        if proxy_context is None:
-            return None
-        server, cluster_id, _ = endpoint_of(config, proxy_context)
-    proxy = None
-    ace: list[Endpoint] = []
-    for name in sorted(config.contexts):
-        cluster = config.cluster_of(name)
-        if cluster is None:
-            continue
-        where = endpoint_of(config, name)
-        if where and where[:2] == (server, cluster_id):
-            kind = where[2]
-        elif where is None and proxy_sibling(config, name) and endpoint_of(config, proxy_sibling(config, name))[:2] \
-                == (server, cluster_id):
-            kind = "fqdn" if name.endswith("-fqdn") else "node"
-        else:
-            continue
-        endpoint = Endpoint(name, kind, cluster.body.get("server", ""), ca_pem(cluster.body),
-                            bool(cluster.body.get("insecure-skip-tls-verify")))
-        if kind == "proxy":
-            if proxy is None or name == context:
-                proxy = endpoint
-        else:
-            ace.append(endpoint)
-    ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
-    return ClusterEndpoints(server, cluster_id, proxy, ace)
-
-
-def proxy_sibling(config: Kubeconfig, context: str) -> str | None:
-    """For an ACE context named like Rancher does (`<name>-fqdn`, `<name>-<node>`), its proxy context `<name>`."""
-    user = config.contexts[context].body.get("user") if context in config.contexts else None
-    head = context
-    while "-" in head:
-        head = head.rsplit("-", 1)[0]
-        if head in config.contexts and config.contexts[head].body.get("user") == user:
-            where = endpoint_of(config, head)
-            if where and where[2] == "proxy":
-                return head
-    return None
 
 
 def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:
@@ -340,7 +227,7 @@ INSTALL_HINT = "kubectl-ace is needed for this cluster; install it with `kubectl
 def exec_user(server: str, cluster_id: str | None, extra_args: list[str] | tuple = ()) -> dict:
     """The user body kubectl-ace writes: DESIGN.md's exec stanza for one Rancher cluster."""
     from kubectl_ace.credential import V1
-    args = ["token", f"--server={store.normalize_server(server)}"]
+    args = ["token", f"--server={normalize_server(server)}"]
     if cluster_id:
         args.append(f"--cluster={cluster_id}")
     return {"exec": {"apiVersion": V1, "command": "kubectl-ace", "args": args + list(extra_args),
@@ -349,7 +236,7 @@ def exec_user(server: str, cluster_id: str | None, extra_args: list[str] | tuple
 
 def with_extension(body: dict, server: str, cluster_id: str, endpoint: str) -> dict:
     """A copy of a cluster body carrying kubectl-ace's exec extension; other extensions (and keys) are kept."""
-    ours = {"server": store.normalize_server(server), "clusterId": cluster_id, "endpoint": endpoint}
+    ours = {"server": normalize_server(server), "clusterId": cluster_id, "endpoint": endpoint}
     result = dict(body)
     extensions = [dict(item) if isinstance(item, dict) else item for item in body.get("extensions") or []]
     for item in extensions:
@@ -416,8 +303,8 @@ class MergeResult:
         return sorted(set(self.added) | set(self.updated))
 
 
-def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], current_context: str | None = None,
-                  directory: str | None = None) -> MergeResult:
+def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], store: Store,
+                  current_context: str | None = None) -> MergeResult:
     """Write entries by client-go's rules: existing ones in their own file, new ones in the default file."""
     # current_context is set (where client-go would write it) only when the merged config has none.
     target = default_file(config)
@@ -449,7 +336,7 @@ def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], current_co
             return dump(data, text) if touched else text
 
         ensure_parent(path)
-        with locked_file(path, directory):
+        with locked_file(path, store):
             edit_file(path, change)
         if counts["added"] or counts["updated"]:
             result.added[path] = counts["added"]
@@ -457,10 +344,10 @@ def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], current_co
     return result
 
 
-def write_new(path: str, data: dict, directory: str | None = None) -> None:
+def write_new(path: str, data: dict, store: Store) -> None:
     """Replace a kubeconfig file whole (kubectl ace kubeconfig -o): atomically, keeping its mode, else 0600."""
     ensure_parent(path)
-    with locked_file(path, directory):
+    with locked_file(path, store):
         edit_file(path, lambda text: dump(data, text))
 
 
@@ -471,18 +358,3 @@ def ensure_parent(path: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create {folder} for the kubeconfig: {err.strerror}") from None
-
-
-def rancher_ca(config: Kubeconfig, server: str) -> str:
-    """Rancher's CA as the kubeconfig knows it: from a cluster entry that points at this Rancher (its proxy)."""
-    for entry in config.clusters.values():
-        where = PROXY_PATH.match(entry.body.get("server", ""))
-        ext = extension_of(entry.body)
-        base = store.normalize_server(where["base"]) if where else (store.normalize_server(ext["server"])
-                                                                     if ext.get("server") and ext.get("endpoint") == "proxy"
-                                                                     else "")
-        if base == server:
-            pem = ca_pem(entry.body)
-            if pem:
-                return pem
-    return ""

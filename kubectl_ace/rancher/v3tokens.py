@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from kubectl_ace.errors import RancherError
 from kubectl_ace.rancher.client import Client, Response
-
-
-def token_id(token: str) -> str:
-    """`kubeconfig-u-abc:secret` → `kubeconfig-u-abc`; `ext/token-x:secret` → `token-x`."""
-    return token.partition(":")[0].removeprefix("ext/")
+from kubectl_ace.records import token_id_of
 
 
 def mint(client: Client, login_token: str, cluster_id: str | None, ttl_ms: int, description: str) -> Response:
@@ -25,7 +21,7 @@ def mint(client: Client, login_token: str, cluster_id: str | None, ttl_ms: int, 
 
 def get(client: Client, token: str, name: str | None = None) -> dict | None:
     """GET /v3/tokens/<name> with `token` (its own record by default); None when Rancher does not know it."""
-    answer = client.request("GET", f"/v3/tokens/{name or token_id(token)}", token=token, allow=(404,))
+    answer = client.request("GET", f"/v3/tokens/{name or token_id_of(token)}", token=token, allow=(404,))
     return answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
 
 

@@ -1,4 +1,4 @@
-"""Who ran this plugin: the kubectl process's identity and the flags it was given (stdlib only).
+"""The kubectl process that ran this plugin: the kubectl process's identity and the flags it was given (stdlib only).
 
 client-go tells an exec plugin neither the kubeconfig nor the context kubectl uses, nor whether it
 is being run again in the same process; the parent process answers both.
@@ -46,12 +46,8 @@ def fnv1a(text: str) -> int:
 
 def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
     """--kubeconfig and --context of the kubectl that ran this plugin."""
-    argv = cmdline(pid or os.getppid())
-    found: dict[str, str | None] = {"--kubeconfig": None, "--context": None}
-    for index, arg in enumerate(argv):
-        name, has_value, value = arg.partition("=")
-        if name in found:
-            found[name] = value if has_value else (argv[index + 1] if index + 1 < len(argv) else None)
+    from kubectl_ace.argv import flag_values
+    found = flag_values(cmdline(pid or os.getppid()), ("--kubeconfig", "--context"))
     return found["--kubeconfig"], found["--context"]
 
 
@@ -71,11 +67,15 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
-def kubeconfig_paths(explicit: str | None) -> list[str]:
-    """The files kubectl reads (same rule as kubeconfig.file_list, without importing yaml)."""
+def kubeconfig_files(explicit: str | None, environ=None) -> tuple[list[str], bool]:
+    """The files kubectl reads, and whether they were named on its command line.
+
+    --kubeconfig alone, else every KUBECONFIG entry (each once, in order), else ~/.kube/config.
+    """
     if explicit:
-        return [os.path.expanduser(explicit)]
-    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        return [os.path.expanduser(explicit)], True
+    environ = os.environ if environ is None else environ
+    listed = [p for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
     if listed:
-        return list(dict.fromkeys(listed))
-    return [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+        return list(dict.fromkeys(listed)), False
+    return [os.path.join(os.path.expanduser("~"), ".kube", "config")], False

@@ -9,9 +9,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from kubectl_ace import kubeconfig, store, tokens
+from kubectl_ace import connect, endpoints, kubeconfig_files
 from kubectl_ace.credential import V1, V1BETA1
 from kubectl_ace.errors import AceError
+from kubectl_ace.output import local_time
+from kubectl_ace.store import Store
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SKEW_LIMIT = 30.0           # seconds; more and token expiry times drift visibly
@@ -33,24 +35,28 @@ class Check:
         return asdict(self)
 
 
-def run_all(explicit_kubeconfig: str | None, directory: str, environ: dict | None = None) -> list[Check]:
+def run_all(explicit_kubeconfig: str | None, store: Store, environ: dict | None = None) -> list[Check]:
     """Every check, in the order a user would fix things."""
     environ = os.environ if environ is None else environ
     checks = [check_plugin(environ), check_kubectl(environ), check_kuberc(environ)]
     try:
-        config = kubeconfig.load(explicit_kubeconfig, environ)
+        config = kubeconfig_files.load(explicit_kubeconfig, environ)
     except AceError as err:
         checks.append(Check("kubeconfig", FAIL, err.message, "fix or move the file, or pass --kubeconfig FILE"))
         config = None
     contexts = _rancher_contexts(config) if config else {}
     if config is not None:
         checks += check_stanzas(config, contexts)
-    checks.append(check_store(directory))
-    servers = sorted(set(store.servers(directory)) | {where[0] for where in contexts.values()})
+    checks.append(check_store(store.directory))
+    try:
+        known = store.servers()
+    except AceError:
+        known = []  # check_store said what is wrong with it
+    servers = sorted(set(known) | {where[0] for where in contexts.values()})
     for server in servers:
-        checks += check_server(server, directory, config, contexts)
+        checks += check_server(server, store, config, contexts)
     if config is not None:
-        checks += check_endpoints(config, contexts, directory)
+        checks += check_endpoints(config, contexts, store)
     return checks
 
 
@@ -154,13 +160,13 @@ def _rancher_contexts(config) -> dict[str, tuple[str, str, str]]:
     found = {}
     for name in config.contexts:
         try:
-            endpoints = kubeconfig.rancher_endpoints(config, name)
+            cluster = endpoints.rancher_endpoints(config, name)
         except AceError:
             continue
-        if endpoints is None:
+        if cluster is None:
             continue
-        endpoint = endpoints.by_context(name)
-        found[name] = (endpoints.server, endpoints.cluster_id, endpoint.kind if endpoint else "proxy")
+        endpoint = cluster.by_context(name)
+        found[name] = (cluster.server, cluster.cluster_id, endpoint.kind if endpoint else "proxy")
     return found
 
 
@@ -237,6 +243,9 @@ def stanza_problems(body) -> list[tuple[str, str, str]]:
 
 def check_store(directory: str) -> Check:
     """0700 folder, 0600 files, owned by the user: the store holds every token."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        return Check("token store", FAIL, f"{directory} is a file, not the token store's directory",
+                     f"move {directory} away, or pass --store DIR (or set KUBECTL_ACE_STORE)")
     if not os.path.isdir(directory):
         return Check("token store", WARN, f"no token store yet at {directory}",
                      "log in: kubectl ace login --server URL")
@@ -268,33 +277,32 @@ def _open_to_others(path: str) -> bool:
         return False  # gone meanwhile (a temporary file)
 
 
-def check_server(server: str, directory: str, config, contexts: dict) -> list[Check]:
+def check_server(server: str, store: Store, config, contexts: dict) -> list[Check]:
     """The login for a server, whether Rancher answers, and the clock difference to it."""
     from kubectl_ace import health
     checks = []
+    relogin = f"kubectl ace login --server {server}"
     try:
-        record = store.read(directory, server)
+        record = store.read(server)
     except AceError as err:
-        return [Check("login", FAIL, err.message, f"kubectl ace login --server {server}")]
-    login = tokens.pick_login(record, None)
+        return [Check("login", FAIL, err.message, relogin)]
+    login = record.login() if record else None
     now = time.time()
     if login is None:
-        checks.append(Check("login", FAIL, f"not logged in to {server}", f"kubectl ace login --server {server}"))
-    elif not login.get("token"):
+        checks.append(Check("login", FAIL, f"not logged in to {server}", relogin))
+    elif not login.token:
         checks.append(Check("login", WARN, f"only tokens imported from a kubeconfig for {server}; new ones cannot "
-                                           "be made when they expire", f"kubectl ace login --server {server}"))
-    elif login.get("expires") is not None and login["expires"] <= now:
-        checks.append(Check("login", FAIL, f"the login to {server} as {tokens.login_name(login)} expired at "
-                                           f"{tokens.local_time(login['expires'])}",
-                            f"kubectl ace login --server {server}"))
-    elif login.get("expires") is not None and login["expires"] - now < LOGIN_WARN:
-        checks.append(Check("login", WARN, f"the login to {server} as {tokens.login_name(login)} expires at "
-                                           f"{tokens.local_time(login['expires'])}",
-                            f"kubectl ace login --server {server}"))
+                                           "be made when they expire", relogin))
+    elif login.expires is not None and login.expires <= now:
+        checks.append(Check("login", FAIL, f"the login to {server} as {login.label} expired at "
+                                           f"{local_time(login.expires)}", relogin))
+    elif login.expires is not None and login.expires - now < LOGIN_WARN:
+        checks.append(Check("login", WARN, f"the login to {server} as {login.label} expires at "
+                                           f"{local_time(login.expires)}", relogin))
     else:
-        checks.append(Check("login", OK, f"{server} as {tokens.login_name(login)}, valid until "
-                                         f"{tokens.local_time(login.get('expires'))}"))
-    ca, insecure = _rancher_tls(server, record, config, contexts)
+        checks.append(Check("login", OK, f"{server} as {login.label}, valid until {local_time(login.expires)}"))
+    trust = connect.trust_for(record, proxy_ca=endpoints.rancher_ca(config, server) if config else "")
+    ca, insecure = trust.cacert or "", trust.insecure
     result = health.probe(health.rancher_target(server, ca, insecure), health.Settings())
     if not result.healthy:
         checks.append(Check("Rancher", FAIL, f"{server}/ping: {result.describe()}",
@@ -302,28 +310,15 @@ def check_server(server: str, directory: str, config, contexts: dict) -> list[Ch
                             "(kubectl ace switch --ace)"))
         return checks
     checks.append(Check("Rancher", OK, f"{server} answers ({result.latency_ms:.0f} ms)"))
-    checks.append(check_clock(server, ca, insecure, directory))
+    checks.append(check_clock(server, trust, store))
     return checks
 
 
-def _rancher_tls(server: str, record: dict | None, config, contexts: dict) -> tuple[str, bool]:
-    """Rancher's CA: the store's, else the one on a proxy entry of the kubeconfig."""
-    if record and (record.get("cacert") or record.get("insecure")):
-        return record.get("cacert") or "", bool(record.get("insecure"))
-    for name, (where, _, kind) in contexts.items():
-        cluster = config.cluster_of(name) if config else None
-        if where == server and kind == "proxy" and cluster is not None:
-            return kubeconfig.ca_pem(cluster.body), bool(cluster.body.get("insecure-skip-tls-verify"))
-    return "", False
-
-
-def check_clock(server: str, ca: str, insecure: bool, directory: str) -> Check:
+def check_clock(server: str, trust: connect.Trust, store: Store) -> Check:
     """Token expiry is Rancher's clock; a skewed local clock makes tokens look fresh when they are not."""
-    from kubectl_ace.rancher.client import Client
     try:
-        ca_file = store.ca_file(directory, server, ca) if ca else None
-        answer = Client(server, ca_file=ca_file, verify=not insecure, connect_timeout=3.0,
-                        read_timeout=5.0).request("GET", "/ping", expect=(), allow=(200, 204, 401, 404))
+        answer = connect.rancher_client(store, server, trust, (3.0, 5.0)).request(
+            "GET", "/ping", expect=(), allow=(200, 204, 401, 404))
     except AceError as err:
         return Check("clock", WARN, f"could not compare clocks with {server}: {err.message}", "")
     if not answer.headers.get("Date"):
@@ -338,23 +333,23 @@ def check_clock(server: str, ca: str, insecure: bool, directory: str) -> Check:
 
 # --- every endpoint, with the token ---
 
-def check_endpoints(config, contexts: dict, directory: str) -> list[Check]:
-    """Probe the proxy and every ACE endpoint of each Rancher cluster with its token (failover.survey)."""
+def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
+    """Probe the proxy and every ACE endpoint of each Rancher cluster with its token (survey)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from kubectl_ace import failover
-    picked = failover.rancher_contexts(config)
+    from kubectl_ace import survey
+    picked = endpoints.rancher_contexts(config)
     if not picked:
         return []
 
-    def survey(name: str):
+    def one(name: str):
         try:
-            return failover.survey(config, name, directory)
+            return survey.survey(config, name, store)
         except AceError as err:
             return err
 
     with ThreadPoolExecutor(max_workers=min(SURVEY_WORKERS, len(picked))) as pool:
-        reports = list(pool.map(survey, picked))
+        reports = list(pool.map(one, picked))
     checks = []
     for name, report in zip(picked, reports):
         if isinstance(report, AceError):

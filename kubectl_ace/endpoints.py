@@ -1,0 +1,173 @@
+"""The endpoints of Rancher clusters in a kubeconfig: the Rancher proxy, and the ACE FQDN and node endpoints.
+
+`classify` is the one place that says what an endpoint is: from kubectl-ace's cluster extension
+(`{kubectl-ace: {server, clusterId, endpoint: proxy|fqdn|node}}`) when it is there, else from
+Rancher's proxy URL shape `https://<rancher>/k8s/clusters/<id>`; ACE contexts a kubeconfig holds
+without the extension are found by Rancher's naming (`<name>-fqdn`, `<name>-<node>` beside the
+proxy context `<name>`, with the same user). Only the standard library is imported: the exec path
+classifies the endpoint kubectl is about to call on every call.
+"""
+
+from __future__ import annotations
+
+from kubectl_ace.credential import EXTENSION_NAME
+from kubectl_ace.urls import normalize_server, proxy_parts
+
+KINDS = ("proxy", "fqdn", "node")
+
+
+class Endpoint:
+    """One way to reach a cluster's API server, as a context: the Rancher proxy or an ACE endpoint."""
+
+    __slots__ = ("context", "kind", "url", "ca_data", "insecure")
+
+    def __init__(self, context: str, kind: str, url: str, ca_data: str = "", insecure: bool = False) -> None:
+        self.context = context
+        self.kind = kind        # "proxy", "fqdn" or "node"
+        self.url = url
+        self.ca_data = ca_data  # PEM
+        self.insecure = insecure
+
+    @property
+    def is_ace(self) -> bool:
+        return self.kind != "proxy"
+
+    @property
+    def label(self) -> str:
+        return {"proxy": "Rancher proxy", "fqdn": "ACE FQDN"}.get(self.kind, "ACE node")
+
+
+class ClusterEndpoints:
+    """A Rancher cluster as the kubeconfig knows it: its proxy context and its ACE contexts (FQDN first)."""
+
+    __slots__ = ("server", "cluster_id", "proxy", "ace")
+
+    def __init__(self, server: str, cluster_id: str, proxy: Endpoint | None, ace: list[Endpoint]) -> None:
+        self.server = server    # the Rancher URL
+        self.cluster_id = cluster_id
+        self.proxy = proxy
+        self.ace = ace
+
+    def all(self) -> list[Endpoint]:
+        return ([self.proxy] if self.proxy else []) + self.ace
+
+    def by_context(self, name: str) -> Endpoint | None:
+        return next((e for e in self.all() if e.context == name), None)
+
+
+def classify(url: str, ours) -> tuple[str, str, str] | None:
+    """(Rancher server, cluster id, kind) of an endpoint: our extension's data, else a Rancher proxy URL; else None."""
+    if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
+        kind = ours.get("endpoint") if ours.get("endpoint") in KINDS else "proxy"
+        return normalize_server(str(ours["server"])), str(ours["clusterId"]), kind
+    parts = proxy_parts(url)
+    return (parts[0], parts[1], "proxy") if parts else None
+
+
+def extension_of(cluster: dict) -> dict:
+    """The kubectl-ace data in a cluster entry's `client.authentication.k8s.io/exec` extension, if any."""
+    for item in cluster.get("extensions") or []:
+        if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):
+            data = item["extension"].get("kubectl-ace")
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def classify_cluster(body: dict) -> tuple[str, str, str] | None:
+    """(Rancher server, cluster id, kind) of a kubeconfig cluster entry."""
+    return classify(str(body.get("server") or ""), extension_of(body))
+
+
+def endpoint_of(config, context: str) -> tuple[str, str, str] | None:
+    """(Rancher server, cluster id, kind) of a context's cluster, as far as its entry says."""
+    cluster = config.cluster_of(context)
+    return classify_cluster(cluster.body) if cluster is not None else None
+
+
+def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
+    """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's."""
+    from kubectl_ace.kubeconfig_files import ca_pem
+
+    found = endpoint_of(config, context)
+    if found is None:
+        sibling = proxy_sibling(config, context)
+        if sibling is None:
+            return None
+        found = endpoint_of(config, sibling)
+        assert found is not None
+    server, cluster_id, _ = found
+    proxy = None
+    ace: list[Endpoint] = []
+    for name in sorted(config.contexts):
+        cluster = config.cluster_of(name)
+        if cluster is None:
+            continue
+        where = endpoint_of(config, name)
+        if where is not None:
+            if where[:2] != (server, cluster_id):
+                continue
+            kind = where[2]
+        else:
+            sibling = proxy_sibling(config, name)
+            if sibling is None or (endpoint_of(config, sibling) or ("", "", ""))[:2] != (server, cluster_id):
+                continue
+            kind = "fqdn" if name.endswith("-fqdn") else "node"
+        endpoint = Endpoint(name, kind, cluster.body.get("server", ""), ca_pem(cluster.body),
+                            bool(cluster.body.get("insecure-skip-tls-verify")))
+        if kind == "proxy":
+            if proxy is None or name == context:
+                proxy = endpoint
+        else:
+            ace.append(endpoint)
+    ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
+    return ClusterEndpoints(server, cluster_id, proxy, ace)
+
+
+def proxy_sibling(config, context: str) -> str | None:
+    """For an ACE context named like Rancher does (`<name>-fqdn`, `<name>-<node>`), its proxy context `<name>`."""
+    user = config.contexts[context].body.get("user") if context in config.contexts else None
+    head = context
+    while "-" in head:
+        head = head.rsplit("-", 1)[0]
+        if head in config.contexts and config.contexts[head].body.get("user") == user:
+            where = endpoint_of(config, head)
+            if where and where[2] == "proxy":
+                return head
+    return None
+
+
+def rancher_contexts(config) -> list[str]:
+    """One context per Rancher cluster in the kubeconfig (its proxy context when it has one)."""
+    seen, picked = set(), []
+    for name in sorted(config.contexts):
+        endpoints = rancher_endpoints(config, name)
+        if endpoints is None:
+            continue
+        key = (endpoints.server, endpoints.cluster_id)
+        if key not in seen:
+            seen.add(key)
+            picked.append(endpoints.proxy.context if endpoints.proxy else name)
+    return picked
+
+
+def rancher_ca(config, server: str) -> str:
+    """Rancher's CA as the kubeconfig knows it: from a cluster entry on this Rancher's proxy (as the UI writes them)."""
+    from kubectl_ace.kubeconfig_files import ca_pem
+
+    for entry in config.clusters.values():
+        where = classify_cluster(entry.body)
+        if where is not None and where[0] == server and where[2] == "proxy":
+            pem = ca_pem(entry.body)
+            if pem:
+                return pem
+    return ""
+
+
+def choose(ace: list[Endpoint], results: dict) -> Endpoint | None:
+    """FQDN first when healthy, else the healthy node with the lowest latency; None when none is healthy."""
+    healthy = [e for e in ace if results.get(e.url) is not None and results[e.url].healthy]
+    fqdn = [e for e in healthy if e.kind == "fqdn"]
+    if fqdn:
+        return fqdn[0]
+    return min(healthy, key=lambda e: results[e.url].latency_ms or 0.0, default=None)

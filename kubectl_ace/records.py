@@ -1,0 +1,177 @@
+"""What the token store keeps, as small classes that know how to read themselves (stdlib only: the hot path).
+
+A server file holds one ServerRecord: Rancher's CA and TLS choice, and a Login per user, each with
+the ClusterToken it minted per cluster. Times are local epoch seconds, already corrected for clock skew;
+None means "never expires". Unknown keys are kept, so an older kubectl-ace never drops a newer one's data.
+"""
+
+from __future__ import annotations
+
+MIN_VALIDITY = 10.0     # a token with less than this left is not handed out
+MIN_LOGIN_LEFT = 120.0  # a login with less than this left cannot usefully mint
+
+
+class ClusterToken:
+    """A cluster-scoped token the tool minted (or adopted from a kubeconfig) for one cluster."""
+
+    __slots__ = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "extra")
+    FIELDS = ("token", "token_id", "minted", "expires", "expires_at", "refused_at")
+
+    def __init__(self, token: str, token_id: str = "", minted: float | None = None, expires: float | None = None,
+                 expires_at: str = "", refused_at: float | None = None, extra: dict | None = None) -> None:
+        self.token = token
+        self.token_id = token_id or token_id_of(token)
+        self.minted = minted
+        self.expires = expires
+        self.expires_at = expires_at
+        self.refused_at = refused_at  # when kubectl was last seen refusing it
+        self.extra = extra or {}
+
+    @classmethod
+    def from_dict(cls, data) -> ClusterToken | None:
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str) or not data["token"]:
+            return None
+        return cls(data["token"], str(data.get("token_id") or ""), data.get("minted"), data.get("expires"),
+                   str(data.get("expires_at") or ""), data.get("refused_at"),
+                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+
+    def to_dict(self) -> dict:
+        data = dict(self.extra)
+        data.update(token=self.token, token_id=self.token_id, minted=self.minted, expires=self.expires,
+                    expires_at=self.expires_at)
+        if self.refused_at is not None:
+            data["refused_at"] = self.refused_at
+        return data
+
+    def is_usable(self, now: float) -> bool:
+        """Has enough time left to be handed out."""
+        return self.expires is None or self.expires - now > MIN_VALIDITY
+
+    def refresh_margin(self) -> float:
+        """How long before expiry to replace it: a tenth of its life, between 2 minutes and an hour."""
+        if self.expires is None or self.minted is None:
+            return 120.0
+        return min(3600.0, max(120.0, (self.expires - self.minted) / 10))
+
+    def is_fresh(self, login: Login | None, now: float) -> bool:
+        """Good to hand out without asking Rancher: usable, and not due a refresh a new mint could improve on."""
+        if not self.is_usable(now):
+            return False
+        if self.expires is None or self.expires - now > self.refresh_margin():
+            return True
+        # Due a refresh, but a mint from this login could not outlive the token by much: keep it.
+        if login is None or not login.can_mint(now):
+            return True
+        return login.expires is not None and login.expires - self.expires < self.refresh_margin()
+
+    def same_as(self, other: ClusterToken | None) -> bool:
+        return other is not None and other.token == self.token
+
+
+class Login:
+    """One user's credential at a Rancher server, and the cluster tokens minted from it."""
+
+    __slots__ = ("name", "token", "token_id", "user_id", "provider", "origin", "expires", "expires_at", "created",
+                 "clusters", "extra")
+    FIELDS = ("token", "token_id", "user_id", "provider", "origin", "expires", "expires_at", "created", "clusters")
+
+    def __init__(self, name: str, token: str = "", token_id: str = "", user_id: str = "", provider: str = "",
+                 origin: str = "login", expires: float | None = None, expires_at: str = "",
+                 created: float | None = None, clusters: dict | None = None, extra: dict | None = None) -> None:
+        self.name = name
+        self.token = token            # "" for an imported login: tokens moved in from a kubeconfig, no credential
+        self.token_id = token_id or (token_id_of(token) if token else "")
+        self.user_id = user_id
+        self.provider = provider      # a provider type for logins, an id for API keys
+        self.origin = origin          # "login", "api-key" or "imported"
+        self.expires = expires
+        self.expires_at = expires_at  # as Rancher wrote it
+        self.created = created
+        self.clusters: dict[str, ClusterToken] = clusters or {}
+        self.extra = extra or {}
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict) -> Login:
+        clusters = {}
+        for key, item in (data.get("clusters") or {}).items():
+            entry = ClusterToken.from_dict(item)
+            if entry is not None:
+                clusters[key] = entry
+        return cls(name, str(data.get("token") or ""), str(data.get("token_id") or ""), str(data.get("user_id") or ""),
+                   str(data.get("provider") or ""), str(data.get("origin") or "login"), data.get("expires"),
+                   str(data.get("expires_at") or ""), data.get("created"), clusters,
+                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+
+    def to_dict(self) -> dict:
+        data = dict(self.extra)
+        data.update(token=self.token, token_id=self.token_id, user_id=self.user_id, provider=self.provider,
+                    origin=self.origin, expires=self.expires, expires_at=self.expires_at, created=self.created,
+                    clusters={key: entry.to_dict() for key, entry in self.clusters.items()})
+        return data
+
+    @property
+    def label(self) -> str:
+        """How the user is named in messages."""
+        return self.name or self.user_id or "?"
+
+    def cluster(self, key: str) -> ClusterToken | None:
+        return self.clusters.get(key)
+
+    def can_mint(self, now: float) -> bool:
+        """Holds a credential with time left to mint cluster tokens from."""
+        return bool(self.token) and (self.expires is None or self.expires - now > MIN_LOGIN_LEFT)
+
+    def matches(self, user: str) -> bool:
+        """Named by --user: a username or a user id."""
+        return user in (self.name, self.user_id)
+
+
+class ServerRecord:
+    """Everything the store keeps for one Rancher server."""
+
+    __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra")
+    FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins")
+
+    def __init__(self, server: str, cacert: str | None = None, insecure: bool = False, current_user: str = "",
+                 logins: dict | None = None, extra: dict | None = None) -> None:
+        self.server = server
+        self.cacert = cacert          # Rancher's CA (PEM), when it is not in the system store
+        self.insecure = insecure
+        self.current_user = current_user
+        self.logins: dict[str, Login] = logins or {}
+        self.extra = extra or {}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ServerRecord:
+        logins = {name: Login.from_dict(name, item) for name, item in (data.get("logins") or {}).items()
+                  if isinstance(item, dict)}
+        return cls(str(data.get("server") or ""), data.get("cacert") or None, bool(data.get("insecure")),
+                   str(data.get("current_user") or ""), logins,
+                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+
+    def to_dict(self, version: int) -> dict:
+        data = dict(self.extra)
+        data.update(version=version, server=self.server, cacert=self.cacert, insecure=self.insecure,
+                    current_user=self.current_user,
+                    logins={name: login.to_dict() for name, login in self.logins.items()})
+        return data
+
+    def login(self, user: str | None = None) -> Login | None:
+        """The login for --user (a username or user id), else the current one, else the only one.
+
+        `rancher token` kubeconfigs pass the cluster's name as --user, which names no login: the current one is used.
+        """
+        if user:
+            for login in self.logins.values():
+                if login.matches(user):
+                    return login
+        if self.current_user in self.logins:
+            return self.logins[self.current_user]
+        if len(self.logins) == 1:
+            return next(iter(self.logins.values()))
+        return None
+
+
+def token_id_of(token: str) -> str:
+    """`kubeconfig-u-abc:secret` → `kubeconfig-u-abc`; `ext/token-x:secret` → `token-x`."""
+    return token.partition(":")[0].removeprefix("ext/")

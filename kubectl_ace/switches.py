@@ -1,0 +1,78 @@
+"""Which current-context changes the tool made, so that it switches back only its own choices, never a user's."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from kubectl_ace import jsonlite
+from kubectl_ace.files import write_atomic
+from kubectl_ace.store import Store
+
+
+class Switch:
+    """One failover switch: in which kubeconfig files, for which cluster, from which context to which."""
+
+    __slots__ = ("files", "server", "cluster", "source", "target", "at", "proxy_ca", "proxy_insecure")
+
+    def __init__(self, files: list[str], server: str, cluster: str, source: str, target: str, at: float,
+                 proxy_ca: str = "", proxy_insecure: bool = False) -> None:
+        self.files = files
+        self.server = server
+        self.cluster = cluster
+        self.source = source            # the context kubectl was on
+        self.target = target            # the context the tool made current
+        self.at = at
+        self.proxy_ca = proxy_ca        # to probe the source endpoint without loading the kubeconfig
+        self.proxy_insecure = proxy_insecure
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Switch | None:
+        try:
+            return cls([str(f) for f in data["files"]], str(data["server"]), str(data["cluster"]), str(data["from"]),
+                       str(data["to"]), float(data.get("at") or 0), str(data.get("proxy_ca") or ""),
+                       bool(data.get("proxy_insecure")))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict:
+        return {"files": self.files, "server": self.server, "cluster": self.cluster, "from": self.source,
+                "to": self.target, "at": self.at, "proxy_ca": self.proxy_ca, "proxy_insecure": self.proxy_insecure}
+
+
+def read(store: Store) -> list[Switch]:
+    try:
+        with open(store.switches_file(), encoding="utf-8") as handle:
+            data = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return []
+    items = data.get("switches", []) if isinstance(data, dict) else []
+    return [s for s in (Switch.from_dict(item) for item in items if isinstance(item, dict)) if s is not None]
+
+
+def mine(store: Store, server: str, cluster_id: str) -> Switch | None:
+    """The switch the tool made for this cluster (any cluster of the server when cluster_id is "")."""
+    return next((s for s in read(store) if s.server == server and (not cluster_id or s.cluster == cluster_id)), None)
+
+
+def remember(store: Store, files: list[str], server: str, cluster: str, source: str, target: str,
+             proxy_ca: str, proxy_insecure: bool) -> None:
+    """Note a switch the tool made (replacing an older one for the same files)."""
+    record = Switch([os.path.abspath(f) for f in files], server, cluster, source, target, time.time(), proxy_ca,
+                    proxy_insecure)
+    _edit(store, lambda records: [r for r in records if r.files != record.files] + [record])
+
+
+def forget(store: Store, files: list[str]) -> None:
+    """Forget the tool's switch for these files: whatever is current there now was chosen by someone."""
+    files = [os.path.abspath(f) for f in files]
+    _edit(store, lambda records: [r for r in records if r.files != files])
+
+
+def _edit(store: Store, change) -> None:
+    import json
+    with store.locked("switches", 10.0, "recording a context switch"):
+        records = change(read(store))
+        store.ensure()
+        write_atomic(store.switches_file(), json.dumps({"switches": [r.to_dict() for r in records]},
+                                                       indent=1).encode())
