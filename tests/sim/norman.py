@@ -106,8 +106,8 @@ class NormanAPI:
             lcae.update({"fqdn": c.fqdn, "caCerts": c.ca_pem})
         ep = next(iter(c.endpoints.values()), None)
         data = {
-            "actions": {"generateKubeconfig": f"{link}?action=generateKubeconfig",
-                        "importYaml": f"{link}?action=importYaml"},
+            "actions": ({"generateKubeconfig": f"{link}?action=generateKubeconfig"} if self.world.norman_kubeconfig
+                        else {}) | {"importYaml": f"{link}?action=importYaml"},
             "annotations": {}, "apiEndpoint": ep.url if ep else "https://10.43.0.1:443",
             "baseType": "cluster", "caCert": b64_pem(c.ca_pem), "conditions": conditions,
             "created": rfc3339(c.api.created), "createdTS": int(c.api.created * 1000), "creatorId": None,
@@ -137,7 +137,7 @@ class NormanAPI:
         action = req.param("action")
         if req.method == "GET" and not action:
             return _json(200, self._cluster_resource(req, cluster))
-        if req.method == "POST" and action == "generateKubeconfig":
+        if req.method == "POST" and action == "generateKubeconfig" and w.norman_kubeconfig:
             return _json(200, {"baseType": "generateKubeconfigOutput",
                                "config": self._generate_kubeconfig(req, cluster, user),
                                "type": "generateKubeconfigOutput"})

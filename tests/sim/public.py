@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Optional
 
 from .listener import Request, Response
 from .providers import BASIC_PROVIDERS, PROVIDER_TYPES, SAML_PROVIDERS
-from .responses import TEXT, _json, _norman_error, _not_found_text, _unauthorized
+from .responses import TEXT, _json, _norman_error, _not_found_text, _unauthorized, go_http_error
 
 if TYPE_CHECKING:
+    from .tokens import Token
     from .world import User, World
 
 
@@ -165,43 +166,71 @@ class PublicAPI:
         w = self.world
         with w._lock:
             cookie = None
+            # The announced login (rancher#55988) makes ext tokens; without v3 tokens every token is ext.
+            ext = True if w.ext_login else None
             if response_type.startswith("kubeconfig"):
                 _, _, cid = response_type.partition("_")
                 if cid and cid not in w.clusters:
                     return self._login_error(422, "InvalidBodyContent", f"cluster {cid} not found")
                 prefix = f"kubeconfig-{user.id}" + (f".{cid}" if cid else "")
                 tok = w._mint(user, prefix=prefix, cluster_id=cid, ttl_ms=w._kubeconfig_ttl(),
-                              kind="kubeconfig", description="Kubeconfig token")
+                              kind="kubeconfig", description="Kubeconfig token", ext=ext)
             else:
                 ttl = body.get("ttl")
                 ttl_ms = ttl if isinstance(ttl, int) and ttl > 0 else w._session_ttl()
                 desc = body.get("description")
                 tok = w._mint(user, prefix="token-", ttl_ms=ttl_ms, derived=False, kind="session",
-                              description=desc if isinstance(desc, str) else "")
+                              description=desc if isinstance(desc, str) else "", ext=ext)
                 if response_type == "cookie":
                     cookie = f"R_SESS={tok.bearer}; Path=/; HttpOnly; Secure"
             w.counters._inc(("logins",))
             if cookie:
                 return Response(200, b"", None, [("Set-Cookie", cookie)])
+            if w.ext_login:
+                return _json(201, tok.ext_object(with_value=True))
             if w.version < (2, 13):
                 return _json(201, tok.norman(self._base(req), with_secret=True))
             return _json(201, {"baseType": "token", "expiresAt": tok.expires_at_str(), "id": tok.name,
                                "token": tok.bearer, "type": "token"})
 
     def _logout(self, req: Request) -> Response:
+        """POST /v3/tokens?action=logout: delete the calling token, clear the cookies."""
         w = self.world
         credential = self._credential(req)
         if not credential:
             return _unauthorized()
-        name, _, key = credential.partition(":")
         clear = [("Set-Cookie", "R_SESS=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Secure"),
                  ("Set-Cookie", "CSRF=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")]
         with w._lock:
-            tok = w._tokens.get(name)
-            if tok is None or not hmac.compare_digest(tok.key.encode(), key.encode()):
+            tok = self._logout_token(credential)
+            if tok is None:
                 return Response(500, b"Internal Server Error", TEXT)
-            if tok.is_expired():
-                return Response(200, b"", None, clear)
-            w.revoke_token(tok.name)
+            if not tok.is_expired():
+                w.revoke_token(tok.name)
         return Response(200, b"", None, clear)
 
+    def _logout_v1(self, req: Request) -> Response:
+        """POST /v1/logout (2.13+, pkg/auth/logout): the same for v3 and ext tokens, in net/http's words."""
+        w = self.world
+        credential = self._credential(req)
+        if not credential:
+            return go_http_error(401, "No valid token cookie or auth header")
+        clear = [("Set-Cookie", f"{name}=; Path=/; Expires=Wed, 10 Feb 1982 23:00:00 GMT; Max-Age=0; HttpOnly; "
+                                "Secure; SameSite=Strict")
+                 for name in ("R_SESS", "CSRF", "R_OIDC_ID", "R_AZUREAD_ID")]
+        with w._lock:
+            tok = self._logout_token(credential)
+            if tok is None:
+                return go_http_error(500, "Internal Server Error")  # GetToken's NotFound becomes a 500
+            if not tok.is_expired():  # 410 Gone: answered 200, nothing deleted
+                w.revoke_token(tok.name)
+        return Response(200, b"", "application/json", clear)
+
+    def _logout_token(self, credential: str) -> Optional["Token"]:
+        """The token a logout names: known and with the right key (expired and disabled ones included)."""
+        name, _, key = credential.partition(":")
+        want_ext = name.startswith("ext/")
+        tok = self.world._tokens.get(name.removeprefix("ext/"))
+        if tok is None or (want_ext and not tok.ext) or (not tok.ext and not self.world.v3_tokens):
+            return None
+        return tok if tok.key_matches(key) else None

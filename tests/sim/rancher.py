@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Optional
 
 from .kubeapi import Identity
 from .listener import Listener, Request, Response
+from .ext import ExtTokensAPI, ext_route, unauthorized_status
+from .extkubeconfig import ExtKubeconfigAPI
 from .norman import NormanAPI
 from .public import PublicAPI
 from .responses import (DASHBOARD_PAGE, ERROR_PAGE, PORTAL_PAGE, PUBLIC_SETTINGS, TEXT, _cluster_of_path, _json,
@@ -23,7 +25,7 @@ MODES = ("up", "stopped", "stalled", "slow", "error", "html")
 _PROXY_PATH = re.compile(r"^/k8s/clusters/([^/]+)(/.*)?$")
 
 
-class RancherServer(PublicAPI, NormanAPI):
+class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
     """The Rancher listener and its fault modes: up, stopped, stalled, slow, error, html."""
 
     def __init__(self, world: "World", host: str, ssl_context: ssl.SSLContext) -> None:
@@ -88,7 +90,11 @@ class RancherServer(PublicAPI, NormanAPI):
         elif self.mode == "html":
             resp = Response(200, PORTAL_PAGE, "text/html; charset=utf-8")
         else:
-            resp = self._route(req, m)
+            fault = self.world._fault_for(req.method, req.path)
+            if fault is None:
+                resp = self._route(req, m)
+            else:
+                resp = fault.spoil(self._route(req, m) if fault.reach_rancher else None)
         if resp is not None:
             self.world.counters._answered(counter, resp.status)
         return resp
@@ -102,8 +108,9 @@ class RancherServer(PublicAPI, NormanAPI):
         if path == "/healthz" and method == "GET":
             return Response(200, b"ok", TEXT)
         if path == "/rancherversion" and method == "GET":
+            # pkg/version: the build's version, commit and whether it is Rancher Prime, all strings.
             return _json(200, {"Version": self.world.rancher_version, "GitCommit": "0a1b2c3d",
-                               "RancherPrime": "false"})
+                               "RancherPrime": "true" if self.world.rancher_prime else "false"})
         if path.startswith("/dashboard/") and method == "GET":
             # The dashboard is a single-page app: every path under it serves the same index page.
             return Response(200, DASHBOARD_PAGE, "text/html; charset=utf-8")
@@ -114,13 +121,24 @@ class RancherServer(PublicAPI, NormanAPI):
         if path.startswith("/v3/settings/") and path.split("/")[3] in PUBLIC_SETTINGS and method == "GET":
             return self._setting(req, path.split("/")[3])
         if path == "/v3/tokens" and method == "POST" and req.param("action") in ("logout", "logoutAll"):
-            return self._logout(req)
-        if not (path == "/v3" or path.startswith("/v3/") or proxy):
+            return self._logout(req) if self.world.v3_tokens else _not_found_text()
+        if path == "/v1/logout" and method == "POST" and self.world.v1_public:
+            return self._logout_v1(req)
+        ext = ext_route(path)
+        if ext is not None and not (self.world.features.ext_tokens if ext[0] == "tokens"
+                                    else self.world.features.ext_kubeconfigs):
+            ext = None  # before 2.12 there is no ext API
+        if not (path == "/v3" or path.startswith("/v3/") or proxy or ext):
             return _not_found_text()
         auth = self._authenticate(req)
         if auth is None:
-            return _unauthorized()
+            return unauthorized_status() if ext else _unauthorized()
         tok, user = auth
+        if ext is not None:
+            resource, steve, name = ext
+            if resource == "tokens":
+                return self._ext_tokens(req, steve, name, tok, user)
+            return self._ext_kubeconfigs(req, steve, name, tok, user)
         if proxy:
             return self._proxy(req, proxy.group(1), proxy.group(2) or "/", user)
         if path in ("/v3", "/v3/"):
@@ -138,7 +156,8 @@ class RancherServer(PublicAPI, NormanAPI):
         if path.startswith("/v3/settings/") and method == "GET":
             return self._setting(req, path.split("/")[3])
         if path == "/v3/tokens" or path.startswith("/v3/tokens/"):
-            return self._tokens(req, tok, user)
+            # Once v3 tokens are removed the route is gone: mux's plain 404 (UNCERTAIN: no such Rancher yet).
+            return self._tokens(req, tok, user) if self.world.v3_tokens else _not_found_text()
         if path == "/v3/clusters" or path.startswith("/v3/clusters/"):
             return self._clusters(req, tok, user)
         if path == "/v3/nodes" and method == "GET":

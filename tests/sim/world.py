@@ -14,6 +14,7 @@ instead of https://<node ip>:6443, because ports are ephemeral here.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import random
 import ssl
 import threading
@@ -21,6 +22,8 @@ import time
 from typing import Callable, Iterable, Optional
 
 from .certs import CertAuthority
+from .extkubeconfig import delete_kubeconfig
+from .faults import Fault
 from .cluster import ClusterSpec, SimCluster
 from .azure import AzureAD
 from .providers import PROVIDER_TYPES, SAML_PROVIDERS
@@ -91,6 +94,7 @@ class World(TokenStore, TokenSync):
         self.sync_delay = 0.0  # seconds from a token change to its sync downstream (per cluster: SimCluster.sync_delay)
         self._sync_thread: Optional[threading.Thread] = None
         self._kubeconfigs: dict[str, dict] = {}  # ext Kubeconfig objects by name
+        self._faults: list[Fault] = []
         self._saml_tokens: dict[str, SamlToken] = {}  # SamlTokens in cattle-global-data, by request id
         self.azure: Optional[AzureAD] = None  # the Azure AD stand-in, once enable_azure_ad() ran
         self._stopping = False
@@ -353,6 +357,46 @@ class World(TokenStore, TokenSync):
                              authEndpoint=azure.authorize_url, tokenEndpoint=azure.token_url,
                              deviceAuthEndpoint=azure.device_url)
         return azure
+
+    # -- ext Kubeconfigs ------------------------------------------------------------------------
+
+    def kubeconfigs(self) -> list[dict]:
+        """The ext Kubeconfig objects Rancher holds (never status.value), oldest first."""
+        with self._lock:
+            return [dict(o) for o in self._kubeconfigs.values()]
+
+    def delete_kubeconfig(self, name: str) -> None:
+        """Delete an ext Kubeconfig and the tokens it owns (as Rancher's garbage collector does)."""
+        if delete_kubeconfig(self, name) is None:
+            raise KeyError(name)
+
+    def add_fault(self, kind: str, path: str, method: str = "", times: Optional[int] = None,
+                  reach_rancher: bool = True, body: Optional[bytes] = None) -> Fault:
+        """Spoil Rancher's answers to requests under path (faults.FAULT_KINDS); the newest matching fault wins."""
+        fault = Fault(kind, path, method.upper(), times, reach_rancher, body)
+        with self._lock:
+            self._faults.insert(0, fault)
+            self._notify()
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+            self._notify()
+
+    def _fault_for(self, method: str, path: str) -> Optional[Fault]:
+        with self._lock:
+            return next((f for f in self._faults if f.matches(method, path)), None)
+
+    def override(self, **changes: bool) -> None:
+        """Change per-version behaviour (fields of versions.Features), e.g. override(kube_api_auth_strips_ext=True)."""
+        with self._lock:
+            self.features = dataclasses.replace(self.features, **changes)
+            self.v1_public = self.features.v1_public
+            for cluster in self.clusters.values():
+                cluster.kube_api_auth.strip_ext = self.features.kube_api_auth_strips_ext
+            self._notify()
 
     # -- SAML CLI logins (research §2.4) ---------------------------------------------------------
 
