@@ -340,6 +340,38 @@ def test_faults_cut_garbage_empty_huge_wrong_type_html(make_world):
     assert r.status_code == 200 and r.text.startswith("<html>")
 
 
+# -- admin channel ------------------------------------------------------------------------------
+
+
+def test_admin_channel_reaches_every_switch(make_world):
+    from tests.sim.admin import AdminServer
+    w = make_world("v2.14.1")
+    admin = AdminServer(w)
+    admin.start()
+    try:
+        post = lambda path, body=None: requests.post(admin.url + path, json=body or {}, timeout=10)  # noqa: E731
+        assert post("/switches", {"v3_tokens": False, "ext_login": True, "norman_kubeconfig": False,
+                                  "kube_api_auth_strips_ext": True}).ok
+        assert (w.v3_tokens, w.ext_login, w.norman_kubeconfig) == (False, True, False)
+        assert w.cluster(PROD).kube_api_auth.strip_ext is True
+        assert post("/switches", {"nope": True}).status_code == 400
+        assert post("/sync-delay", {"seconds": 15, "cluster": PROD}).ok and w.cluster(PROD).sync_delay == 15
+        assert post("/fault", {"kind": "garbage", "path": "/v3/clusters", "times": 1}).ok
+        assert call(w, "GET", "/v3/clusters", login(w)).content.startswith(b"\x00")
+        assert post("/faults/clear").ok and not w._faults
+        assert post(f"/cluster/{PROD}/endpoint/fqdn/html", {"on": True}).ok and w.cluster(PROD).endpoint("fqdn").html
+        assert post(f"/cluster/{EDGE}/node/cp1", {"ready": False}).ok and w.cluster(EDGE).not_ready == {"cp1"}
+        state = requests.get(admin.url + "/state", timeout=10).json()["rancher"]
+        assert state["version"] == "v2.14.1" and state["features"]["broken_exec_args"] is True
+        w.rancher.set_mode("up")
+        kc = create_kubeconfig(w, login(w), {"clusters": [PROD]}).json()
+        assert requests.get(admin.url + "/kubeconfigs", timeout=10).json()[0]["metadata"]["name"] == kc["metadata"]["name"]
+        assert requests.delete(admin.url + f"/kubeconfig/{kc['metadata']['name']}", timeout=10).ok
+        assert w.kubeconfigs() == [] and not any(t["kubeconfig"] for t in w.tokens())
+    finally:
+        admin.stop()
+
+
 # -- temp files ---------------------------------------------------------------------------------
 
 
