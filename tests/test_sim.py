@@ -642,8 +642,11 @@ def test_kube_api_auth_webhook_protocol(world):
         assert r.text == ('{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenReview",'
                           f'"status":{{"authenticated":true,"user":{{"username":"{uid}"}}}}}}')
         assert "json" not in r.headers["Content-Type"]  # kube-api-auth sets none; Go sniffs text/plain
-    # ext/ prefixed bearer names are stripped.
-    assert _review(world, PROD, {"kind": "TokenReview", "spec": {"token": "ext/" + tok}}).status_code == 200
+    # kube-api-auth v0.2.5 (Rancher 2.13.0) looks the name up with its ext/ prefix; v0.13+ strips it.
+    ext_review = {"kind": "TokenReview", "spec": {"token": "ext/" + tok}}
+    assert _review(world, PROD, ext_review).status_code == 401
+    world.cluster(PROD).kube_api_auth.strip_ext = True
+    assert _review(world, PROD, ext_review).status_code == 200
     for body, raw in (({"kind": "Nope", "spec": {"token": tok}}, None), ({"kind": "TokenReview", "spec": {}}, None),
                       ({"kind": "TokenReview", "spec": {"token": "nocolon"}}, None), (None, b"{garbage")):
         r = _review(world, PROD, body, raw)

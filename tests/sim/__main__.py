@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="password")
     parser.add_argument("--admin-port", type=int, default=0, help="port of the control channel on 127.0.0.1")
+    parser.add_argument("--no-v3-tokens", action="store_true", help="a Rancher without /v3/tokens (announced)")
+    parser.add_argument("--ext-login", action="store_true", help="/v1-public/login answers ext Token objects")
+    parser.add_argument("--no-generate-kubeconfig", action="store_true", help="no Norman generateKubeconfig")
+    parser.add_argument("--sync-delay", type=float, default=0.0, help="seconds before token changes reach clusters")
     args = parser.parse_args(argv)
 
     world = World(
@@ -25,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
                   ClusterSpec(name="edge", id="c-m-edge0001", ace="nodes", nodes=("cp1", "cp2"), workers=("w1",)),
                   ClusterSpec(name="plain", id="c-plain1", ace=None)],
         users={args.user: args.password},
-        rancher_version=args.rancher_version,
+        rancher_version=args.rancher_version, v3_tokens=not args.no_v3_tokens, ext_login=args.ext_login,
+        norman_kubeconfig=not args.no_generate_kubeconfig,
     )
+    world.sync_delay = args.sync_delay
     # Server threads inherit this mask, so Ctrl-C is delivered to the main thread, which is the
     # only one that can act on it (a signal landing on another thread would not wake it).
     signals = {signal.SIGINT, signal.SIGTERM}

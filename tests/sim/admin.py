@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Optional
 
@@ -16,11 +17,20 @@ POST /cluster/<id>/endpoint/<ep>  {"down": true}
 POST /cluster/<id>/cache-ttl      {"seconds": 0}
 POST /token/<name>/revoke | /disable | /expire
 POST /settings                    {"kubeconfig-generate-token": "false"}
+POST /switches                    {"v3_tokens": false, "ext_login": true, "norman_kubeconfig": false,
+                                   "kube_api_auth_strips_ext": true, …any versions.Features field}
+POST /sync-delay                  {"seconds": 15, "cluster": "<id>" | null}
+POST /fault                       {"kind": "cut|garbage|empty|huge|wrong-type|html", "path": "/v3/tokens",
+                                   "method": "POST", "times": 1, "reach_rancher": true}
+POST /faults/clear
+POST /cluster/<id>/endpoint/<ep>/html  {"on": true}
+POST /cluster/<id>/node/<name>    {"ready": false}
+DELETE /kubeconfig/<name>         (and its tokens)
 POST /counters/reset
 POST /saml/complete               {"url": "<dashboard login URL>", "username": "alice", "provider": "okta",
                                    "tamper": null | "garbage" | "wrong-key"}   (the browser + IdP step)
 POST /azure/device                {"user_code": "ABCD1234X", "username": "alice"} | {"user_code": …, "decline": true}
-GET  /counters | /tokens | /state
+GET  /counters | /tokens | /kubeconfigs | /state
 """
 
 
@@ -72,16 +82,38 @@ class AdminServer:
                 return _ok(w.counters.snapshot())
             if parts == ["tokens"]:
                 return _ok(w.tokens())
+            if parts == ["kubeconfigs"]:
+                return _ok(w.kubeconfigs())
             if parts == ["state"]:
                 assert w.rancher is not None
-                return _ok({"rancher": {"url": w.rancher_url, "mode": w.rancher.mode},
+                return _ok({"rancher": {"url": w.rancher_url, "mode": w.rancher.mode, "version": w.rancher_version,
+                                        "v3_tokens": w.v3_tokens, "ext_login": w.ext_login,
+                                        "norman_kubeconfig": w.norman_kubeconfig, "sync_delay": w.sync_delay,
+                                        "features": dataclasses.asdict(w.features)},
                             "clusters": {c.id: {"agent_connected": c.agent_connected,
                                                 "endpoints": {n: {"url": e.url, "down": e.is_down}
                                                               for n, e in c.endpoints.items()}}
                                          for c in w.clusters.values()}})
             return None
+        if req.method == "DELETE" and len(parts) == 2 and parts[0] == "kubeconfig":
+            w.delete_kubeconfig(parts[1])
+            return _ok()
         if req.method != "POST":
             return None
+        if parts == ["switches"]:
+            self._switches(body)
+            return _ok()
+        if parts == ["sync-delay"]:
+            w.set_sync_delay(float(body["seconds"]), body.get("cluster"))
+            return _ok()
+        if parts == ["fault"]:
+            times = body.get("times")
+            w.add_fault(str(body["kind"]), str(body["path"]), str(body.get("method") or ""),
+                        None if times is None else int(times), bool(body.get("reach_rancher", True)))
+            return _ok()
+        if parts == ["faults", "clear"]:
+            w.clear_faults()
+            return _ok()
         if parts == ["rancher", "mode"]:
             assert w.rancher is not None
             if "slow_seconds" in body:
@@ -107,6 +139,12 @@ class AdminServer:
             if len(parts) == 4 and parts[2] == "endpoint":
                 cluster.endpoint(parts[3]).set_down(bool(body["down"]))
                 return _ok()
+            if len(parts) == 5 and parts[2] == "endpoint" and parts[4] == "html":
+                cluster.endpoint(parts[3]).set_html(bool(body["on"]))
+                return _ok()
+            if len(parts) == 4 and parts[2] == "node":
+                cluster.set_node_ready(parts[3], bool(body["ready"]))
+                return _ok()
         if parts == ["saml", "complete"]:
             return self._saml_complete(body)
         if parts == ["azure", "device"]:
@@ -123,6 +161,18 @@ class AdminServer:
                 action(parts[1])
                 return _ok()
         return None
+
+    def _switches(self, body: dict) -> None:
+        """World switches (v3_tokens, ext_login, norman_kubeconfig, rancher_prime) and Features fields."""
+        w = self.world
+        fields = {f.name for f in dataclasses.fields(w.features)}
+        unknown = set(body) - fields - {"v3_tokens", "ext_login", "norman_kubeconfig", "rancher_prime"}
+        if unknown:
+            raise ValueError(f"unknown switches {sorted(unknown)}")
+        for name in ("v3_tokens", "ext_login", "norman_kubeconfig", "rancher_prime"):
+            if name in body:
+                setattr(w, name, bool(body[name]))
+        w.override(**{k: bool(v) for k, v in body.items() if k in fields})
 
     def _saml_complete(self, body: dict) -> Response:
         """Complete a CLI's SAML login as its user would in the browser: from the URL or its two parameters."""

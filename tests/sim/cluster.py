@@ -22,6 +22,8 @@ ACE_MODES = ("fqdn", "nodes", "fqdn+nodes", None)
 # RKE2 sets the service account issuer and "rke2" as API audiences; they ride along in every TokenReview.
 API_AUDIENCES = ["https://kubernetes.default.svc.cluster.local", "rke2"]
 MAX_NODES_PER_CLUSTER = 8
+HTML_PAGE = (b"<html><head><title>Sign in to the network</title></head>"
+             b"<body><form method=\"post\">Please sign in to continue.</form></body></html>\n")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SimEndpoint:
         self.name = name
         self.cluster = cluster
         self.listener = listener
+        self._html = False
 
     @property
     def ip(self) -> str:
@@ -85,6 +88,16 @@ class SimEndpoint:
         """True while set_down(True) is in force."""
         return not self.listener.is_up
 
+    @property
+    def html(self) -> bool:
+        """True while set_html(True) is in force."""
+        return self._html
+
+    def set_html(self, on: bool) -> None:
+        """Answer every request with a 200 HTML page (a load balancer or portal in front of the API server)."""
+        self._html = bool(on)
+        self.cluster.world._notify()
+
     def set_down(self, down: bool) -> None:
         """Stop (connection refused) or restart this API server on the same port."""
         self.listener.set_down(down)
@@ -101,6 +114,8 @@ class SimCluster:
         self.id = spec.id
         self.disconnect_delay = 20.0
         self.webhook_cache_ttl = 120.0
+        self.sync_delay: Optional[float] = None  # seconds before token changes reach this cluster (None: World's)
+        self.not_ready: set[str] = set()         # node names Rancher shows NotReady
         self._agent_connected = True
         base = 10 + index * 10
         self.fqdn_ip = f"{net}.{base}"
@@ -112,7 +127,8 @@ class SimCluster:
         self.ca_file = world._write_file(f"{spec.id}-ca.pem", self.ca_pem)
         self.api = KubeAPI(spec.id, spec.kubernetes_version, list(spec.namespaces))
         self.store = AuthStore(world._lock, world._notify)
-        self.kube_api_auth = KubeApiAuth(spec.id, f"{net}.{base + 9}", self.store, world.counters)
+        self.kube_api_auth = KubeApiAuth(spec.id, f"{net}.{base + 9}", self.store, world.counters,
+                                         strip_ext=world.features.kube_api_auth_strips_ext)
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._cache_lock = threading.Lock()
         self.endpoints: dict[str, SimEndpoint] = {}
@@ -176,6 +192,13 @@ class SimCluster:
         ep = self.endpoints.get(node.name)
         return ep.url if ep is not None else f"https://{node.ip}:6443"
 
+    def set_node_ready(self, node: str, ready: bool) -> None:
+        """Mark a node Ready or NotReady in Rancher's view (the ACE current-context of 2.16 skips NotReady ones)."""
+        if node not in {n.name for n in self.nodes}:
+            raise KeyError(node)
+        (self.not_ready.discard if ready else self.not_ready.add)(node)
+        self.world._notify()
+
     def clear_auth_cache(self) -> None:
         """Forget every cached TokenReview success (as an API server restart would)."""
         with self._cache_lock:
@@ -207,6 +230,8 @@ class SimCluster:
 
         def app(req: Request) -> Response:
             self.world.counters._received(counter)
+            if self.endpoints[ep_name].html:
+                return Response(200, HTML_PAGE, "text/html; charset=utf-8")
             resp = self._serve_direct(req)
             self.world.counters._answered(counter, resp.status)
             return resp

@@ -116,9 +116,12 @@ class AuthStore:
 class KubeApiAuth:
     """A kube-api-auth webhook listener (plain HTTP on loopback) for one downstream cluster."""
 
-    def __init__(self, cluster_id: str, host: str, store: AuthStore, counters: "Counters") -> None:
+    def __init__(self, cluster_id: str, host: str, store: AuthStore, counters: "Counters",
+                 strip_ext: bool = True) -> None:
         self.cluster_id = cluster_id
         self.store = store
+        # kube-api-auth v0.13.0+ and v0.15.x strip ext/ from the name; v0.2.4-v0.2.6 look up "ext/token-…".
+        self.strip_ext = strip_ext
         self._counters = counters
         self.listener = Listener(f"kube-api-auth-{cluster_id}", host, self._app)
 
@@ -147,7 +150,7 @@ class KubeApiAuth:
         if req.method != "POST":
             return Response(405)
         try:
-            access_key, secret_key = _parse_review(req.body)
+            access_key, secret_key = _parse_review(req.body, self.strip_ext)
         except ValueError:
             return _http_error(400)
         try:
@@ -168,8 +171,8 @@ def _http_error(status: int) -> Response:
     return Response(status, b"", "application/json")
 
 
-def _parse_review(body: bytes) -> tuple[str, str]:
-    """Decode only kind and spec.token, split at the first colon and strip ext/."""
+def _parse_review(body: bytes, strip_ext: bool = True) -> tuple[str, str]:
+    """Decode only kind and spec.token, split at the first colon and (newer versions) strip ext/."""
     try:
         review = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -190,5 +193,5 @@ def _parse_review(body: bytes) -> tuple[str, str]:
     parts = token.split(":", 1)
     if len(parts) != 2:
         raise ValueError(f"found {len(parts)} parts of token")
-    name = parts[0][len("ext/"):] if parts[0].startswith("ext/") else parts[0]
+    name = parts[0][len("ext/"):] if strip_ext and parts[0].startswith("ext/") else parts[0]
     return name, parts[1]

@@ -39,6 +39,7 @@ class Response:
     body: bytes = b""
     content_type: Optional[str] = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    declared_length: Optional[int] = None  # a Content-Length larger than the body: the answer is cut off
 
 
 App = Callable[[Request], Optional[Response]]
@@ -116,10 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", resp.content_type)
             for name, value in resp.headers:
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(resp.body)))
+            length = len(resp.body) if resp.declared_length is None else resp.declared_length
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             if self.command != "HEAD" and resp.body:
                 self.wfile.write(resp.body)
+            if length > len(resp.body):
+                self.wfile.flush()
+                self.close_connection = True  # the rest never comes: the client sees a short read
         except OSError:
             self.close_connection = True
 

@@ -94,7 +94,7 @@ def verify_hash(stored: str, secret: str) -> bool:
 
 @dataclass
 class Token:
-    """A management.cattle.io/v3 Token as Rancher stores it (the key kept in clear: token-hashing off)."""
+    """A v3 Token as Rancher stores it (key in clear: token-hashing off), or an ext Token (only its SHA3 hash)."""
 
     name: str
     key: str
@@ -111,6 +111,9 @@ class Token:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     expires_at: float | None = None
     last_used_at: float | None = None
+    ext: bool = False          # an ext.cattle.io/v1 Token: bearer ext/<name>:<value>, stored hashed
+    hash: str = ""             # ext tokens: $3:1:… of the value (the value itself is never kept)
+    kubeconfig_id: str = ""    # the ext Kubeconfig that owns it (deleted with it)
 
     def __post_init__(self) -> None:
         if self.expires_at is None and self.ttl_ms > 0:
@@ -118,8 +121,14 @@ class Token:
 
     @property
     def bearer(self) -> str:
-        """The bearer string name:key."""
-        return f"{self.name}:{self.key}"
+        """The bearer string name:key, or ext/name:value (only while the value is known: right after creation)."""
+        return f"ext/{self.name}:{self.key}" if self.ext else f"{self.name}:{self.key}"
+
+    def key_matches(self, key: str) -> bool:
+        """Constant-time check of a presented key against the stored key or hash."""
+        if self.ext:
+            return verify_hash(self.hash, key)
+        return hmac.compare_digest(self.key.encode(), key.encode())
 
     def is_expired(self, now: float | None = None) -> bool:
         """Rancher's IsExpired: a TTL is set and it has run out."""
@@ -144,7 +153,36 @@ class Token:
             "kind": self.kind,
             "description": self.description,
             "lastUsedAt": rfc3339(self.last_used_at) if self.last_used_at else None,
+            "type": "ext" if self.ext else "v3",
+            "kubeconfig": self.kubeconfig_id or None,
         }
+
+    def ext_object(self, current: bool = False, with_value: bool = False, bearer_token: bool = True) -> dict:
+        """The ext.cattle.io/v1 Token as the ext API serves it; the value and bearerToken only on create."""
+        labels = {"cattle.io/user-id": self.user_id, KIND_LABEL: self.kind}
+        if self.kubeconfig_id:
+            labels["authn.management.cattle.io/kubeconfig-id"] = self.kubeconfig_id
+        status: dict = {"current": current, "expired": self.is_expired(), "expiresAt": self.expires_at_str(),
+                        "lastUpdateTime": rfc3339(self.created)}
+        if self.last_used_at:
+            status["lastUsedAt"] = rfc3339(self.last_used_at)
+        if with_value:
+            status["value"] = self.key
+            if bearer_token:
+                status["bearerToken"] = self.bearer
+        else:
+            status["hash"] = self.hash  # a GET shows the hash (Store.Get clears only value and bearerToken)
+        spec: dict = {"userID": self.user_id,
+                      "userPrincipal": {"name": self.user_principal, "provider": self.auth_provider,
+                                        "principalType": "user", "me": True},
+                      "kind": self.kind, "description": self.description,
+                      "ttl": self.ttl_ms if self.expires_at is not None else -1, "enabled": self.enabled}
+        if self.cluster_id:
+            spec["clusterName"] = self.cluster_id
+        return {"apiVersion": "ext.cattle.io/v1", "kind": "Token",
+                "metadata": {"name": self.name, "uid": self.uuid, "resourceVersion": "1",
+                             "creationTimestamp": rfc3339(self.created), "labels": labels},
+                "spec": spec, "status": status}
 
     def norman(self, base_url: str, current: bool = False, with_secret: bool = False,
                hide_expires_at: bool = False) -> dict:

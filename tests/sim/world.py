@@ -14,28 +14,28 @@ instead of https://<node ip>:6443, because ports are ephemeral here.
 from __future__ import annotations
 
 import collections
-import hmac
-import os
+import dataclasses
 import random
-import re
-import shutil
 import ssl
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from .certs import CertAuthority
+from .extkubeconfig import delete_kubeconfig
+from .faults import Fault
 from .cluster import ClusterSpec, SimCluster
-from .kubeapiauth import ClusterAuthToken, ClusterUserAttribute
 from .azure import AzureAD
 from .providers import PROVIDER_TYPES, SAML_PROVIDERS
 from .rancher import RancherServer
 from .saml import SamlToken, encrypt, stranger_public_key
-from .tokens import Token, generate_name, hash_sha3, random_string, random_user_id, TOKEN_KEY_LENGTH
+from .state import Counters, User, default_settings
+from .sync import MODES_WITHOUT_CONTROLLERS, TokenSync
+from .tempdirs import make_temp_dir, remove_temp_dir
+from .tokens import Token, random_user_id
+from .tokenstore import TokenStore
+from .versions import Features, parse_version
 
-MODES_WITHOUT_CONTROLLERS = ("stopped", "stalled")  # Rancher's controllers do not run: no sync
 MAX_CLUSTERS = 23           # clusters that fit the loopback block (every ACE cluster needs a slot)
 MAX_UNBOUND_CLUSTERS = 512  # clusters without ACE beyond that, on addresses nothing binds
 UNBOUND_NETS = "198.{}.{}"  # RFC 2544 benchmarking range: never a real host, never bound here
@@ -45,120 +45,33 @@ _BLOCKS_IN_USE: set[str] = set()
 _BLOCKS_LOCK = threading.Lock()
 
 
-def default_settings() -> dict[str, str]:
-    """Rancher settings the simulator honours, with Rancher's defaults (research §6)."""
-    return {
-        "kubeconfig-generate-token": "true",
-        "kubeconfig-default-token-ttl-minutes": "43200",
-        "auth-token-max-ttl-minutes": "129600",
-        "auth-user-session-ttl-minutes": "960",
-        "server-url": "",
-        "cacerts": "",
-        "server-version": "",
-        "first-login": "false",
-        "ui-pl": "rancher",
-    }
+__all__ = ["Counters", "MODES_WITHOUT_CONTROLLERS", "User", "World", "parse_version"]
 
 
-def parse_version(version: str) -> tuple[int, int]:
-    """'v2.12.3' -> (2, 12)."""
-    m = re.match(r"v?(\d+)\.(\d+)", version)
-    if not m:
-        raise ValueError(f"bad rancher_version {version!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-@dataclass
-class User:
-    """A Rancher user and the principal it logs in with."""
-
-    id: str
-    username: str
-    password: str
-    provider: str = "local"
-    enabled: bool = True
-    groups: list[str] = field(default_factory=list)
-
-    @property
-    def principal_id(self) -> str:
-        """The user's principal id, e.g. local://u-abc or openldap_user://uid=bob,…"""
-        if self.provider == "local":
-            return f"local://{self.id}"
-        if self.provider == "activedirectory":
-            return f"activedirectory_user://CN={self.username},CN=Users,DC=example,DC=com"
-        return f"{self.provider}_user://uid={self.username},ou=users,dc=example,dc=com"
-
-
-class Counters:
-    """Thread-safe request, login and mint counters; every change wakes World.wait_for."""
-
-    def __init__(self, notify: Callable[[], None]) -> None:
-        self._lock = threading.Lock()
-        self._notify = notify
-        self._c: collections.Counter = collections.Counter()
-
-    def _inc(self, *keys: tuple) -> None:
-        with self._lock:
-            for key in keys:
-                self._c[key] += 1
-        self._notify()
-
-    def _received(self, endpoint: str) -> None:
-        self._inc(("requests", endpoint))
-
-    def _answered(self, endpoint: str, status: int) -> None:
-        if status == 401:
-            self._inc(("unauthorized", endpoint))
-
-    def _get(self, key: tuple) -> int:
-        with self._lock:
-            return self._c[key]
-
-    def logins(self) -> int:
-        """Successful logins, all routes."""
-        return self._get(("logins",))
-
-    def login_failures(self) -> int:
-        """Failed logins (401/403), all routes."""
-        return self._get(("login_failures",))
-
-    def mints(self, cluster_id: Optional[str] = None) -> int:
-        """Tokens created over HTTP (POST /v3/tokens, login, generateKubeconfig) scoped to cluster_id (None = unscoped)."""
-        return self._get(("mints", cluster_id or ""))
-
-    def requests(self, endpoint: str) -> int:
-        """Requests received by 'rancher', 'proxy:<id>', '<id>:<endpoint>' or '<id>:kube-api-auth'."""
-        return self._get(("requests", endpoint))
-
-    def unauthorized(self, endpoint: str) -> int:
-        """401 answers by the same endpoint names."""
-        return self._get(("unauthorized", endpoint))
-
-    def reset(self) -> None:
-        """Zero every counter."""
-        with self._lock:
-            self._c.clear()
-        self._notify()
-
-    def snapshot(self) -> dict[str, int]:
-        """Every non-zero counter, keyed 'kind' or 'kind:name'."""
-        with self._lock:
-            return {":".join(k for k in key if k) or key[0]: v for key, v in self._c.items()}
-
-
-class World:
+class World(TokenStore, TokenSync):
     """A simulated Rancher with downstream clusters, on loopback, over TLS."""
 
     def __init__(self, clusters: Iterable[ClusterSpec] = (), users: Optional[dict[str, str]] = None,
-                 rancher_version: str = "v2.13.0") -> None:
+                 rancher_version: str = "v2.13.0", *, v3_tokens: bool = True, ext_login: bool = False,
+                 norman_kubeconfig: bool = True, rancher_prime: bool = False,
+                 temp_root: Optional[str] = None) -> None:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._state_version = 0
         self.counters = Counters(self._notify)
         self.rancher_version = rancher_version
-        self.version = parse_version(rancher_version)
-        self.v1_public = self.version >= (2, 13)
+        self.version_info = parse_version(rancher_version)
+        self.version = self.version_info[:2]
+        # Per-version behaviour (versions.py); replace fields with world.override(...) to try other combinations.
+        self.features = Features.of(self.version_info)
+        self.v1_public = self.features.v1_public
         self.html_escape_kubeconfig = self.version < (2, 12)
+        # The switches for a Rancher that does not exist yet (research §3.3, §3.5):
+        self.v3_tokens = v3_tokens                  # False: /v3/tokens answers 404, Rancher mints ext tokens
+        self.ext_login = ext_login                  # True: /v1-public/login answers an ext.cattle.io/v1 Token
+        self.norman_kubeconfig = norman_kubeconfig  # False: the generateKubeconfig action is gone
+        self.rancher_prime = rancher_prime
+        self.temp_root = temp_root                  # parent of the rancher-sim-* dir (default: the system temp dir)
         # Derived tokens get expiresAt from a controller after POST /v3/tokens returns, so the
         # create response shows "" (research §3.1); GETs afterwards show the value.
         self.async_token_expiry = True
@@ -177,7 +90,11 @@ class World:
         self._users: dict[str, User] = {}
         self._providers: list[dict] = [{"id": "local", "type": "localProvider"}]
         self._tokens: dict[str, Token] = {}
-        self._pending: dict[str, set[str]] = collections.defaultdict(set)
+        self._pending: dict[str, dict[str, float]] = collections.defaultdict(dict)  # cluster -> name -> due
+        self.sync_delay = 0.0  # seconds from a token change to its sync downstream (per cluster: SimCluster.sync_delay)
+        self._sync_thread: Optional[threading.Thread] = None
+        self._kubeconfigs: dict[str, dict] = {}  # ext Kubeconfig objects by name
+        self._faults: list[Fault] = []
         self._saml_tokens: dict[str, SamlToken] = {}  # SamlTokens in cattle-global-data, by request id
         self.azure: Optional[AzureAD] = None  # the Azure AD stand-in, once enable_azure_ad() ran
         self._stopping = False
@@ -206,7 +123,7 @@ class World:
         if self._started:
             return self
         self._stopping = False
-        self._tmpdir = tempfile.mkdtemp(prefix="rancher-sim-")
+        self._tmpdir = make_temp_dir(self.temp_root)
         ca = self._ca("rancher")
         self.rancher_ca_pem = ca.cert_pem
         self.rancher_ca_file = self._write_file("rancher-ca.pem", ca.cert_pem)
@@ -232,7 +149,7 @@ class World:
             # Fresh clusters hold nothing yet: sync every cluster-scoped token (also after a restart).
             for tok in self._tokens.values():
                 if tok.cluster_id:
-                    self._pending[tok.cluster_id].add(tok.name)
+                    self._pending[tok.cluster_id][tok.name] = 0.0
             self._flush_sync()
         return self
 
@@ -293,17 +210,17 @@ class World:
             self._stopping = True
             self._notify()
         self._teardown_listeners()
+        self._stop_sync_thread()
         if self.azure is not None:
             self.azure.stop()
         self._release_block()
         self._started = False
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        remove_temp_dir(self._tmpdir)
+        self._tmpdir = None
 
     def _write_file(self, name: str, text: str) -> str:
         assert self._tmpdir is not None
-        path = os.path.join(self._tmpdir, name)
+        path = f"{self._tmpdir}/{name}"
         with open(path, "w") as f:
             f.write(text)
         return path
@@ -379,8 +296,7 @@ class World:
             user.enabled = enabled
             for tok in self._tokens.values():
                 if tok.user_id == user.id and tok.cluster_id:
-                    self._pending[tok.cluster_id].add(tok.name)
-            self._flush_sync()
+                    self._token_changed(tok.cluster_id, tok.name)
             self._notify()
 
     def user_id(self, username: str, provider: str = "local") -> str:
@@ -442,6 +358,46 @@ class World:
                              deviceAuthEndpoint=azure.device_url)
         return azure
 
+    # -- ext Kubeconfigs ------------------------------------------------------------------------
+
+    def kubeconfigs(self) -> list[dict]:
+        """The ext Kubeconfig objects Rancher holds (never status.value), oldest first."""
+        with self._lock:
+            return [dict(o) for o in self._kubeconfigs.values()]
+
+    def delete_kubeconfig(self, name: str) -> None:
+        """Delete an ext Kubeconfig and the tokens it owns (as Rancher's garbage collector does)."""
+        if delete_kubeconfig(self, name) is None:
+            raise KeyError(name)
+
+    def add_fault(self, kind: str, path: str, method: str = "", times: Optional[int] = None,
+                  reach_rancher: bool = True, body: Optional[bytes] = None) -> Fault:
+        """Spoil Rancher's answers to requests under path (faults.FAULT_KINDS); the newest matching fault wins."""
+        fault = Fault(kind, path, method.upper(), times, reach_rancher, body)
+        with self._lock:
+            self._faults.insert(0, fault)
+            self._notify()
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+            self._notify()
+
+    def _fault_for(self, method: str, path: str) -> Optional[Fault]:
+        with self._lock:
+            return next((f for f in self._faults if f.matches(method, path)), None)
+
+    def override(self, **changes: bool) -> None:
+        """Change per-version behaviour (fields of versions.Features), e.g. override(kube_api_auth_strips_ext=True)."""
+        with self._lock:
+            self.features = dataclasses.replace(self.features, **changes)
+            self.v1_public = self.features.v1_public
+            for cluster in self.clusters.values():
+                cluster.kube_api_auth.strip_ext = self.features.kube_api_auth_strips_ext
+            self._notify()
+
     # -- SAML CLI logins (research §2.4) ---------------------------------------------------------
 
     def complete_saml_login(self, request_id: str, public_key: str, username: str, provider: str = "okta",
@@ -490,206 +446,3 @@ class World:
             self._saml_tokens.pop(request_id, None)
             self._notify()
 
-    # -- tokens -------------------------------------------------------------------------------
-
-    def _minutes_ms(self, key: str) -> int:
-        try:
-            return int(self.settings.get(key) or 0) * 60_000
-        except ValueError:
-            return 0
-
-    def _clamp_ttl(self, ttl_ms: int) -> int:
-        """0 -> auth-token-max-ttl-minutes; else min(ttl, max); a max of 0 means no limit."""
-        max_ms = self._minutes_ms("auth-token-max-ttl-minutes")
-        if ttl_ms <= 0:
-            return max_ms
-        return min(ttl_ms, max_ms) if max_ms > 0 else ttl_ms
-
-    def _kubeconfig_ttl(self) -> int:
-        return self._clamp_ttl(self._minutes_ms("kubeconfig-default-token-ttl-minutes"))
-
-    def _session_ttl(self) -> int:
-        return self._minutes_ms("auth-user-session-ttl-minutes")
-
-    def _mint(self, user: User, *, prefix: str, cluster_id: str = "", ttl_ms: int = 0, derived: bool = True,
-              kind: str = "", description: str = "", count: bool = True) -> Token:
-        """Create and store a token; counts it as a mint and syncs it downstream when scoped."""
-        with self._lock:
-            name = generate_name(prefix)
-            while name in self._tokens:
-                name = generate_name(prefix)
-            tok = Token(name=name, key=random_string(TOKEN_KEY_LENGTH), user_id=user.id,
-                        auth_provider=user.provider, user_principal=user.principal_id, cluster_id=cluster_id,
-                        ttl_ms=ttl_ms, derived=derived, kind=kind, description=description)
-            self._tokens[name] = tok
-            if count:
-                self.counters._inc(("mints", cluster_id))
-            self._token_changed(tok.cluster_id, name)
-            return tok
-
-    def create_token(self, username: str, cluster_id: Optional[str] = None, ttl_ms: int = 0,
-                     kind: Optional[str] = None) -> str:
-        """Create a token as the UI (API key, kind None), a login ('session') or a kubeconfig ('kubeconfig') would; returns name:key.
-
-        Not counted in counters.mints(): it is test setup, not a request.
-        """
-        with self._lock:
-            user = self._user_by_name(username)
-            cid = cluster_id or ""
-            if cid and self._started and cid not in self.clusters:
-                raise KeyError(f"no cluster {cid}")
-            if kind == "session":
-                tok = self._mint(user, prefix="token-", cluster_id=cid, ttl_ms=ttl_ms or self._session_ttl(),
-                                 derived=False, kind="session", count=False)
-            elif kind == "kubeconfig":
-                prefix = f"kubeconfig-{user.id}" + (f".{cid}" if cid else "")
-                tok = self._mint(user, prefix=prefix, cluster_id=cid,
-                                 ttl_ms=self._clamp_ttl(ttl_ms) if ttl_ms else self._kubeconfig_ttl(),
-                                 kind="kubeconfig", description="Kubeconfig token", count=False)
-            elif kind is None:
-                tok = self._mint(user, prefix="token-", cluster_id=cid, ttl_ms=self._clamp_ttl(ttl_ms), count=False)
-            else:
-                raise ValueError(f"unknown token kind {kind!r}")
-            return tok.bearer
-
-    def tokens(self) -> list[dict]:
-        """Rancher's token records (never the secret), oldest first."""
-        with self._lock:
-            return [t.record() for t in sorted(self._tokens.values(), key=lambda t: t.created)]
-
-    def token(self, name: str) -> dict:
-        """One token record by name (or name:key)."""
-        with self._lock:
-            return self._tokens[_name(name)].record()
-
-    def revoke_token(self, name: str) -> None:
-        """Delete a token at Rancher (downstream follows by sync)."""
-        with self._lock:
-            tok = self._tokens.pop(_name(name))
-            self._token_changed(tok.cluster_id, tok.name)
-            self._notify()
-
-    def disable_token(self, name: str) -> None:
-        """Disable a token at Rancher (downstream follows by sync)."""
-        with self._lock:
-            tok = self._tokens[_name(name)]
-            tok.enabled = False
-            self._token_changed(tok.cluster_id, tok.name)
-            self._notify()
-
-    def expire_token(self, name: str) -> None:
-        """Make a token expired now, at Rancher and downstream alike (as time passing would)."""
-        with self._lock:
-            tok = self._tokens[_name(name)]
-            now = time.time()
-            tok.expires_at = float(int(now) - 1)
-            if tok.created >= tok.expires_at:
-                tok.created = tok.expires_at - 1
-            tok.ttl_ms = max(1, int((tok.expires_at - tok.created) * 1000))
-            cluster = self.clusters.get(tok.cluster_id)
-            if cluster is not None and tok.name in cluster.store.tokens:
-                cluster.store.tokens[tok.name].expires_at = tok.expires_at_str()
-            self._token_changed(tok.cluster_id, tok.name)
-            self._notify()
-
-    def revoke_downstream_only(self, cluster_id: str, name: str) -> None:
-        """Delete the ClusterAuthToken and its Secret only; Rancher keeps the token."""
-        with self._lock:
-            store = self.clusters[cluster_id].store
-            store.tokens.pop(_name(name), None)
-            store.secrets.pop(_name(name), None)
-            self._notify()
-
-    def disable_downstream_only(self, cluster_id: str, name: str) -> None:
-        """Disable the ClusterAuthToken only; Rancher keeps the token enabled."""
-        with self._lock:
-            self.clusters[cluster_id].store.tokens[_name(name)].enabled = False
-            self._notify()
-
-    def downstream_tokens(self, cluster_id: str) -> list[dict]:
-        """The ClusterAuthTokens a cluster holds (no hashes of secrets beyond what is stored)."""
-        with self._lock:
-            return [t.as_dict() for t in self.clusters[cluster_id].store.tokens.values()]
-
-    def pending_sync(self, cluster_id: str) -> set[str]:
-        """Token names whose changes wait for Rancher (and the cluster agent) to sync them."""
-        with self._lock:
-            return set(self._pending.get(cluster_id, ()))
-
-    def _authenticate(self, bearer: str) -> Optional[tuple[Token, User]]:
-        """Rancher's token authentication: known, right key, enabled, unexpired, user and provider enabled."""
-        name, sep, key = bearer.partition(":")
-        if not sep:
-            return None
-        with self._lock:
-            tok = self._tokens.get(name)
-            if tok is None or not _consteq(tok.key, key) or not tok.enabled or tok.is_expired():
-                return None
-            user = self._users.get(tok.user_id)
-            if user is None or not user.enabled or not self._provider_enabled(user.provider):
-                return None
-            return tok, user
-
-    # -- sync (Rancher's clusterauthtoken controllers) ----------------------------------------
-
-    def _token_changed(self, cluster_id: str, name: str) -> None:
-        if cluster_id:
-            self._pending[cluster_id].add(name)
-            self._flush_sync()
-
-    def _sync_possible(self, cluster: SimCluster) -> bool:
-        return (self.rancher is not None and self.rancher.mode not in MODES_WITHOUT_CONTROLLERS
-                and cluster.agent_connected and not self._stopping)
-
-    def _flush_sync(self) -> None:
-        """Apply queued token changes to every cluster Rancher can reach now."""
-        with self._lock:
-            for cid, names in list(self._pending.items()):
-                cluster = self.clusters.get(cid)
-                if cluster is None or not names or not self._sync_possible(cluster):
-                    continue
-                for name in sorted(names):
-                    self._reconcile(cluster, name)
-                names.clear()
-            self._notify()
-
-    def _reconcile(self, cluster: SimCluster, name: str) -> None:
-        store = cluster.store
-        tok = self._tokens.get(name)
-        if tok is not None and tok.cluster_id == cluster.id:
-            user = self._users.get(tok.user_id)
-            # Secret first, then the ClusterAuthToken; the raw key is SHA3-hashed for downstream.
-            if name not in store.secrets:
-                store.secrets[name] = hash_sha3(tok.key)
-            old = store.tokens.get(name)
-            store.tokens[name] = ClusterAuthToken(name=name, user_name=tok.user_id,
-                                                  expires_at=tok.expires_at_str(), enabled=tok.enabled,
-                                                  last_used_at=old.last_used_at if old else None)
-            store.user_attributes[tok.user_id] = ClusterUserAttribute(
-                name=tok.user_id, groups=sorted(user.groups) if user else [],
-                enabled=bool(user and user.enabled))
-        else:
-            old = store.tokens.pop(name, None)
-            store.secrets.pop(name, None)
-            if old is not None and not any(t.user_name == old.user_name for t in store.tokens.values()):
-                store.user_attributes.pop(old.user_name, None)
-
-    def _token_used(self, name: str, ts: float) -> None:
-        # Downstream lastUsedAt is pushed back up to the Rancher token when Rancher can hear it.
-        tok = self._tokens.get(name)
-        if tok is not None and self.rancher is not None and self.rancher.mode not in MODES_WITHOUT_CONTROLLERS:
-            tok.last_used_at = ts
-
-    def _agent_changed(self, cluster: SimCluster) -> None:
-        with self._lock:
-            self._flush_sync()
-            self._notify()
-
-
-def _name(token: str) -> str:
-    """Accept either a token name or a full name:key bearer."""
-    return token.split(":", 1)[0]
-
-
-def _consteq(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
