@@ -588,18 +588,20 @@ def test_krew_installs_the_built_archive_and_kubectl_runs_it(built, manifest, kr
 
 def test_krew_upgrade_moves_to_the_newer_version_and_uninstall_removes_everything(
         built, newer, krew_tools, archive_server, logged_in, world, tmp_path):
-    """A plugin index (a git repository, as krew-index is) whose manifest moves on: install, upgrade, uninstall."""
+    """`kubectl krew install ace` from a plugin index (a git repository, as krew-index is), then a newer
+    manifest lands in the index: `kubectl krew upgrade` moves to it, `kubectl krew uninstall ace` removes it."""
     index = plugin_index(tmp_path / "index")
     served_manifest(built, archive_server, index / "plugins", "upgrade-old")
     git("add", "-A", cwd=index)
     git("commit", "-qm", f"ace v{built.version}", cwd=index)
     krew = Krew(krew_tools, tmp_path / "krew", logged_in.env)
-    result = krew("index", "add", "test", index.as_uri())
+    # Named default, as krew-index is on a user's machine: the commands are the ones users type.
+    result = krew("index", "add", "default", index.as_uri())
     assert result.returncode == 0, result.output
-    result = krew("install", "test/ace")
+    result = krew("install", "ace")
     assert result.returncode == 0, result.output
     assert f"/upgrade-old/{built.archive.name}" in archive_server.requests  # downloaded from its uri
-    assert built.version in krew.kubectl("ace", "version").stdout
+    assert json.loads(krew.kubectl("ace", "version", "-o", "json").stdout)["version"] == built.version
     logged_in.exec_kubeconfig("c-m-prod0001")
     result = krew.kubectl("get", "namespaces", "--context", "prod")
     assert result.returncode == 0, result.stderr
@@ -608,7 +610,7 @@ def test_krew_upgrade_moves_to_the_newer_version_and_uninstall_removes_everythin
     git("commit", "-qam", f"ace v{newer.version}", cwd=index)
     result = krew("upgrade")  # updates the index first, as users run it
     assert result.returncode == 0, result.output
-    assert "Upgraded plugin: test/ace" in result.output or "Upgraded plugin: ace" in result.output, result.output
+    assert "Upgraded plugin: ace" in result.output, result.output
     assert sorted(p.name for p in (krew.root / "store" / "ace").iterdir()) == [f"v{newer.version}"]
     result = krew.kubectl("ace", "version", "-o", "json")
     assert result.returncode == 0, result.stderr
