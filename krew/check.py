@@ -7,6 +7,8 @@ not a Windows device name, equal to the file name, which ends in .yaml); a one-l
 shortDescription; a semver version with a leading v; at least one platform, each with uri, a
 64-hex sha256, bin, complete `files` entries and a selector with only os/arch keys that matches
 at least one os/arch krew knows, no two selectors matching the same one; `.exe` bins on Windows.
+Warnings for what krew-index reviewers ask to change: a shortDescription over 50 characters,
+lines over 80, a description that lists commands or shows usage.
 With --archives DIR, each platform's archive (DIR/<file name of its uri>) is checked the way
 `kubectl krew install` would handle it: the sha256, the type by content (gzip or zip only), no
 symlink, hard link or other special entries, no `..` or absolute names; then `files` is applied
@@ -44,6 +46,8 @@ SHA256_RE = re.compile(r"^[a-f0-9]{64}$")
 SEMVER_RE = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                        r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 OPERATORS = {"In", "NotIn", "Exists", "DoesNotExist"}
+# A description line that lists or shows usage: a bullet, a shell prompt, a kubectl command or an indented example.
+LISTING_RE = re.compile(r"^(\s*([-*•]|\d+[.)])\s|\s*\$ |\s*kubectl\s|\s+\S)")
 
 
 class Problems:
@@ -153,6 +157,11 @@ def check_spec_fields(spec: dict, problems: Problems) -> None:
             problems.warn(f"spec.{field} has lines longer than {limit} characters")
     if not spec.get("description"):
         problems.warn("spec.description is empty; krew-index expects one")
+    elif isinstance(spec["description"], str):
+        listed = [number for number, line in enumerate(spec["description"].split("\n"), 1) if LISTING_RE.match(line)]
+        if listed:
+            problems.warn(f"spec.description line {listed[0]} is a list item, command or usage example; "
+                          "krew-index asks for a high-level description (usage belongs in --help)")
 
 
 def platform_label(index: int, pairs: list[tuple[str, str]]) -> str:

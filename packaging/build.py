@@ -129,10 +129,10 @@ def file_mode(path: Path | None) -> int:
     return 0o644
 
 
-def pack_tar_gz(entries: list[tuple[str, Path | None]], destination: Path, epoch: int) -> None:
-    """A deterministic .tar.gz with only directory and regular-file entries."""
+def pack_tar_gz(entries: list[tuple[str, Path | None]], destination: Path, epoch: int, level: int = 9) -> None:
+    """A deterministic .tar.gz with only directory and regular-file entries (gzip level 9 unless told)."""
     with open(destination, "wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, path in entries:
             info = tarfile.TarInfo(name)

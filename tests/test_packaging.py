@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import http.server
 import importlib.util
 import io
+import json
 import os
+import py_compile
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +25,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import KUBECTLS, NEWEST
+from tests import krewtools
+from tests.conftest import KUBECTLS, NEWEST, Run, run
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 VERSION = "0.1.0"
 BASE_URL = "https://github.com/OWNER/kubectl-ace/releases/download/v{version}"
+HOMEPAGE = "https://github.com/OWNER/kubectl-ace"
 
 
 def load(name: str, path: Path):
@@ -116,20 +123,36 @@ def test_frozen_app_is_the_pyinstaller_build(built):
     assert '"build": "pyinstaller"' in result.stdout
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell script stands in for kubectl")
-def test_frozen_app_gives_children_a_clean_library_path(built, tmp_path):
-    """`completion __complete kubectl …` runs kubectl through procenv.child_env: a stand-in shows its environment."""
-    fake = tmp_path / "kubectl"
-    fake.write_text("#!/bin/sh\nenv | grep -E '^(LD_LIBRARY_PATH|_PYI|PYINSTALLER)' | sort\necho :4\n")
-    fake.chmod(0o755)
+def test_frozen_app_starts_children_with_the_users_environment(built, tmp_path):
+    """kubectl run by `kubectl ace kubectl` and by completion gets the user's environment, not the bundle's.
+
+    The PyInstaller bootloader puts its _internal directory first in LD_LIBRARY_PATH (saving the user's
+    value as LD_LIBRARY_PATH_ORIG) and sets _PYI_* variables: a child must see none of that.
+    """
+    dump = tmp_path / "kubectl"
+    dump.write_text(f"#!{sys.executable}\nimport json, os\n"
+                    "with open(os.environ['DUMP_TO'], 'w') as out:\n    json.dump(dict(os.environ), out)\n"
+                    "print(':4')\n")
+    dump.chmod(0o755)
+    kubeconfig = tmp_path / "config"  # a context that is not Rancher's: `kubectl ace kubectl` runs plain kubectl
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "plain",
+        "clusters": [{"name": "plain", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "plain", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "plain", "context": {"cluster": "plain", "user": "plain"}}]}))
     executable = built.out / "kubectl-ace" / BUILD.executable_name(built.os)
-    base = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "KUBECTL")}
-    for own, expected in (("/opt/mine/lib", ["LD_LIBRARY_PATH=/opt/mine/lib"]), (None, [])):
-        env = {**base, "KUBECTL": str(fake), **({"LD_LIBRARY_PATH": own} if own else {})}
-        result = subprocess.run([str(executable), "completion", "__complete", "kubectl", "get", ""],
-                                capture_output=True, text=True, env=env)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines() == [*expected, "PYINSTALLER_RESET_ENVIRONMENT=1", ":4"], result.stdout
+    seen_file = tmp_path / "env.json"
+    for own in ("/opt/mine/lib", None):
+        user = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "KUBECONFIG": str(kubeconfig),
+                "KUBECTL_ACE_STORE": str(tmp_path / "store"), "KUBECTL": str(dump), "DUMP_TO": str(seen_file),
+                **({"LD_LIBRARY_PATH": own} if own else {})}
+        for args in (["kubectl", "get", "pods"], ["completion", "__complete", "kubectl", "get", ""]):
+            seen_file.unlink(missing_ok=True)
+            result = subprocess.run([str(executable), *args], capture_output=True, text=True, env=user, timeout=60,
+                                    stdin=subprocess.DEVNULL)
+            assert result.returncode == 0, result.stderr
+            # The one addition asks a child that is itself a PyInstaller app to start as a fresh program.
+            assert json.loads(seen_file.read_text()) == {**user, "PYINSTALLER_RESET_ENVIRONMENT": "1"}, (own, args)
 
 
 def make_tree(root: Path) -> Path:
@@ -320,6 +343,29 @@ def test_checker_knows_krew_file_moves(tmp_path):
     assert any("not in the installed files" in e for e in errors) and any("licence" in e for e in errors), errors
 
 
+def test_manifest_follows_krew_index_review_practice(manifest):
+    """shortDescription ≤ 50, a description without commands, caveats only for the completion setup step."""
+    spec = yaml.safe_load(manifest.read_text())["spec"]
+    assert len(spec["shortDescription"]) <= 50 and "kubectl" not in spec["shortDescription"].lower()
+    assert not any(CHECK.LISTING_RE.match(line) for line in spec["description"].splitlines())
+    commands = [line.strip() for line in spec["caveats"].splitlines() if line.startswith("  ")]
+    assert commands == ["kubectl ace completion install"], spec["caveats"]
+    assert "installed" not in spec["caveats"].lower()  # krew itself says so; caveats are for what is left to do
+    assert CHECK.check_manifest(manifest).warnings == []
+
+
+def test_checker_warns_where_krew_index_reviewers_would_ask(tmp_path):
+    small_archive(tmp_path)
+    data = small_manifest(tmp_path)
+    data["spec"]["shortDescription"] = "A kubectl plugin that gives you Rancher credentials, with failover"
+    data["spec"]["description"] = "Rancher credentials.\n\nCommands:\n- kubectl ace login\n  kubectl ace token\n"
+    warnings = CHECK.check_manifest(write_manifest(tmp_path, data), tmp_path).warnings
+    assert any("shortDescription is 66 characters" in w for w in warnings), warnings
+    assert any("description line 4 is a list item" in w for w in warnings), warnings
+    data["spec"]["description"] = "Rancher credentials for every cluster,\nwith failover - as needed.\n"
+    assert CHECK.check_manifest(write_manifest(tmp_path, data), tmp_path).warnings == [warnings[0]]
+
+
 def test_checker_accepts_a_windows_zip(tmp_path):
     small_archive(tmp_path, os_name="windows")
     text = GENERATE.generate(tmp_path, BASE_URL, VERSION, None, partial=True)
@@ -360,64 +406,293 @@ def test_workflows_build_check_and_release(tmp_path):
         assert needed in text
 
 
-# --- krew-style install, run through the real kubectl ----------------------------------------------
+# --- the real krew: validate, install, run through kubectl, upgrade, uninstall ----------------------
 
-def krew_install(archive: Path, platform: dict, krew_root: Path, version: str) -> Path:
-    """What `kubectl krew install` does: extract, apply files, link bin into $KREW_ROOT/bin."""
-    extract = krew_root / "tmp-extract"
-    with tarfile.open(archive) as tar:
-        for member in tar:  # krew's extractTARGZ: directories and regular files only
-            target = extract / member.name
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                assert member.isreg(), member.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tar.extractfile(member).read())
-                target.chmod(member.mode)
-    install = krew_root / "store" / "ace" / f"v{version}"
-    install.mkdir(parents=True)
-    for operation in platform.get("files") or [{"from": "*", "to": "."}]:
-        for source in sorted(extract.glob(operation["from"])):
-            destination = install / operation["to"]
-            destination.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(source), str(destination / source.name))
-    bin_dir = krew_root / "bin"
-    bin_dir.mkdir()
-    link = bin_dir / "kubectl-ace"
-    link.symlink_to(install / platform["bin"])
-    return link
+class ArchiveServer:
+    """Plain HTTP on 127.0.0.1 serving published files, as a release page would, for krew to download."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.requests: list[str] = []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args) -> None:
+                pass  # quiet: pytest shows what the tests assert
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def publish(self, archive: Path, release: str) -> str:
+        """Put the archive under /release/ and return that directory's URL."""
+        directory = self.root / release
+        directory.mkdir(exist_ok=True)
+        try:
+            os.link(archive, directory / archive.name)
+        except OSError:
+            shutil.copyfile(archive, directory / archive.name)
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{release}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
 
 
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl on this machine")
-def test_krew_install_runs_through_real_kubectl(built, manifest, logged_in, world, tmp_path):
-    platform = yaml.safe_load(manifest.read_text())["spec"]["platforms"][0]
-    link = krew_install(built.archive, platform, tmp_path / "krew", built.version)
-    # Only the frozen kubectl-ace may be on PATH: drop every other directory that has one.
-    others = [d for d in os.environ.get("PATH", "").split(os.pathsep)
-              if d and not (Path(d) / "kubectl-ace").exists()]
-    path = os.pathsep.join([str(link.parent), *others])
-    assert shutil.which("kubectl-ace", path=path) == str(link)
-    env = {"PATH": path}
+@pytest.fixture(scope="session")
+def krew_tools() -> krewtools.KrewTools:
+    """The real krew and validate-krew-manifest, built with Go on first use; an error (never a skip) without Go."""
+    try:
+        return krewtools.ensure()
+    except krewtools.KrewToolsError as err:
+        pytest.fail(f"cannot get the krew tools: {err}", pytrace=False)
 
-    result = logged_in.kubectl("ace", "version", env=env)
+
+@pytest.fixture(scope="session")
+def archive_server(tmp_path_factory):
+    server = ArchiveServer(tmp_path_factory.mktemp("served"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def newer(built, tmp_path_factory) -> Built:
+    """The same build as the next patch version: kubectl_ace/__init__ recompiled with that version, then repacked."""
+    major, minor, patch = re.match(r"(\d+)\.(\d+)\.(\d+)", built.version).groups()
+    version = f"{major}.{minor}.{int(patch) + 1}"
+    out = tmp_path_factory.mktemp("dist-newer")
+    source = (ROOT / "kubectl_ace" / "__init__.py").read_text()
+    patched, count = re.subn(r"""(?m)^__version__ = ["'][^"']+["']""", f'__version__ = "{version}"', source)
+    assert count == 1, "kubectl_ace/__init__.py should set __version__ once"
+    (out / "__init__.py").write_text(patched)
+    compiled = out / "__init__.pyc"
+    # The build's interpreter is this one, so the bytecode matches; an unchecked hash needs no source beside it.
+    py_compile.compile(str(out / "__init__.py"), cfile=str(compiled), dfile="kubectl_ace/__init__.py", doraise=True,
+                       optimize=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    entries = BUILD.tree_entries(built.out / "kubectl-ace", "kubectl-ace", {"LICENSE": ROOT / "LICENSE"})
+    member = "kubectl-ace/_internal/kubectl_ace/__init__.pyc"
+    assert member in dict(entries), "the onedir build should keep kubectl_ace/__init__ as a .pyc file (noarchive)"
+    entries = [(name, compiled if name == member else path) for name, path in entries]
+    archive = out / BUILD.archive_name(version, built.os, built.arch)
+    BUILD.pack_tar_gz(entries, archive, 0, level=1)  # a test archive: speed over size
+    return Built(out, archive, version, built.os, built.arch)
+
+
+def path_without_other_plugins(*first: Path) -> str:
+    """PATH with the given directories first and no other directory that holds a kubectl-ace."""
+    others = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "kubectl-ace").exists()]
+    return os.pathsep.join([*map(str, first), *others])
+
+
+class Krew:
+    """The real krew, run as `kubectl krew` by the real kubectl, with its own KREW_ROOT."""
+
+    def __init__(self, tools: krewtools.KrewTools, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.link = root / "bin" / "kubectl-ace"
+        temporary = root.parent / "krew-tmp"
+        temporary.mkdir(exist_ok=True)
+        self.env = {k: v for k, v in env.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        self.env.update(KREW_ROOT=str(root), KREW_NO_UPGRADE_CHECK="1", TMPDIR=str(temporary),
+                        PATH=path_without_other_plugins(root / "bin", tools.bin_dir))
+
+    def __call__(self, *args: str) -> Run:
+        """`kubectl krew ARGS`; the result carries stdout and stderr together in .output."""
+        result = run([KUBECTLS[NEWEST], "krew", *args], env=self.env, timeout=180, stdin=subprocess.DEVNULL)
+        result.output = result.stdout + result.stderr
+        return result
+
+    def kubectl(self, *args: str) -> Run:
+        """The real kubectl with krew's bin first on PATH: `kubectl ace` is the krew-installed plugin."""
+        return run([KUBECTLS[NEWEST], *args], env=self.env, timeout=120, stdin=subprocess.DEVNULL)
+
+    def left(self) -> list[str]:
+        """Everything under KREW_ROOT except the plugin indexes, relative."""
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*")
+                      if p.relative_to(self.root).parts[0] != "index")
+
+
+def validate(tools: krewtools.KrewTools, manifest_path: Path, tmp_path: Path) -> Run:
+    """krew-index CI's validate-krew-manifest: structure, then `kubectl krew install` of every platform."""
+    temporary = tmp_path / "validate-tmp"
+    temporary.mkdir(exist_ok=True)
+    env = {"PATH": path_without_other_plugins(tools.bin_dir), "TMPDIR": str(temporary), "HOME": str(tmp_path)}
+    return run([str(tools.validate), "-manifest", str(manifest_path)], env=env, timeout=180,
+               stdin=subprocess.DEVNULL)
+
+
+def served_manifest(build: Built, server: ArchiveServer, directory: Path, release: str) -> Path:
+    """The manifest for build's archive as published on the server."""
+    path = directory / "ace.yaml"
+    base = server.publish(build.archive, release)
+    path.write_text(GENERATE.generate(build.out, base, build.version, HOMEPAGE, partial=True))
+    return path
+
+
+def test_validate_krew_manifest_passes_the_generated_manifest(built, krew_tools, archive_server, tmp_path):
+    path = served_manifest(built, archive_server, tmp_path, "validate")
+    result = validate(krew_tools, path, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "all 1 spec.platforms installed fine" in result.stderr
+    assert f"/validate/{built.archive.name}" in archive_server.requests  # it downloaded the archive from its uri
+    problems = CHECK.check_manifest(path, built.out)  # and our checker agrees, without a review warning
+    assert (problems.errors, problems.warnings) == ([], [])
+
+
+def test_krew_installs_the_built_archive_and_kubectl_runs_it(built, manifest, krew_tools, logged_in, world,
+                                                             tmp_path):
+    krew = Krew(krew_tools, tmp_path / "krew", logged_in.env)
+    # A user's krew has krew-index (uninstall insists on an index): an empty stand-in.
+    result = krew("index", "add", "default", plugin_index(tmp_path / "index").as_uri())
+    assert result.returncode == 0, result.output
+    result = krew("install", f"--manifest={manifest}", f"--archive={built.archive}")
+    assert result.returncode == 0, result.output
+    assert "Installed plugin: ace" in result.output
+    assert "kubectl ace completion install" in result.output  # the caveat, shown once after install
+    installed = krew.root / "store" / "ace" / f"v{built.version}" / "kubectl-ace"
+    assert krew.link.is_symlink() and Path(os.readlink(krew.link)) == installed / "kubectl-ace"
+    assert (installed / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
+
+    # kubectl finds krew's symlink, and the frozen app behind it runs.
+    result = krew.kubectl("ace", "version")
     assert result.returncode == 0, result.stderr
     assert "pyinstaller" in result.stdout and built.version in result.stdout
-
     logged_in.exec_kubeconfig("c-m-prod0001")
-    for context in ("prod", "prod-fqdn"):
-        result = logged_in.kubectl("get", "namespaces", "--context", context, env=env)
+    for context in ("prod", "prod-fqdn"):  # the Rancher proxy, then the ACE endpoint
+        result = krew.kubectl("get", "namespaces", "--context", context)
         assert result.returncode == 0, f"{context}: {result.stderr}"
         assert "kube-system" in result.stdout
     assert world.counters.mints("c-m-prod0001") == 1  # minted by the frozen plugin: no other is on PATH
 
-    # The caveat's step: the shim lands beside the kubectl-ace that kubectl finds, i.e. in krew's bin.
-    result = logged_in.kubectl("ace", "completion", "install", env=env)
+    # The caveat's step: the helper lands beside the kubectl-ace that kubectl finds, i.e. in krew's bin.
+    result = krew.kubectl("ace", "completion", "install")
     assert result.returncode == 0, result.stderr
-    assert (link.parent / "kubectl_complete-ace").is_file()
+    assert (krew.root / "bin" / "kubectl_complete-ace").is_file()
     if NEWEST >= (1, 26):
-        result = logged_in.kubectl("__complete", "ace", "ver", env=env)
+        result = krew.kubectl("__complete", "ace", "ver")
         assert result.stdout.splitlines()[0].split("\t")[0] == "version", result.stdout
+
+    result = krew("uninstall", "ace")
+    assert result.returncode == 0, result.output
+    # krew removes all it installed; the helper is the user's own file (the README says to delete it).
+    assert krew.left() == ["bin", "bin/kubectl_complete-ace", "receipts", "store"]
+
+
+def test_krew_upgrade_moves_to_the_newer_version_and_uninstall_removes_everything(
+        built, newer, krew_tools, archive_server, logged_in, world, tmp_path):
+    """`kubectl krew install ace` from a plugin index (a git repository, as krew-index is), then a newer
+    manifest lands in the index: `kubectl krew upgrade` moves to it, `kubectl krew uninstall ace` removes it."""
+    index = plugin_index(tmp_path / "index")
+    served_manifest(built, archive_server, index / "plugins", "upgrade-old")
+    git("add", "-A", cwd=index)
+    git("commit", "-qm", f"ace v{built.version}", cwd=index)
+    krew = Krew(krew_tools, tmp_path / "krew", logged_in.env)
+    # Named default, as krew-index is on a user's machine: the commands are the ones users type.
+    result = krew("index", "add", "default", index.as_uri())
+    assert result.returncode == 0, result.output
+    result = krew("install", "ace")
+    assert result.returncode == 0, result.output
+    assert f"/upgrade-old/{built.archive.name}" in archive_server.requests  # downloaded from its uri
+    assert json.loads(krew.kubectl("ace", "version", "-o", "json").stdout)["version"] == built.version
+    logged_in.exec_kubeconfig("c-m-prod0001")
+    result = krew.kubectl("get", "namespaces", "--context", "prod")
+    assert result.returncode == 0, result.stderr
+
+    served_manifest(newer, archive_server, index / "plugins", "upgrade-new")
+    git("commit", "-qam", f"ace v{newer.version}", cwd=index)
+    result = krew("upgrade")  # updates the index first, as users run it
+    assert result.returncode == 0, result.output
+    assert "Upgraded plugin: ace" in result.output, result.output
+    assert sorted(p.name for p in (krew.root / "store" / "ace").iterdir()) == [f"v{newer.version}"]
+    result = krew.kubectl("ace", "version", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == newer.version
+    # The login and the cached token live outside krew's store: the new version uses them as they are.
+    result = krew.kubectl("get", "namespaces", "--context", "prod-fqdn")
+    assert result.returncode == 0, result.stderr
+    assert world.counters.mints("c-m-prod0001") == 1
+
+    result = krew("uninstall", "ace")
+    assert result.returncode == 0, result.output
+    assert krew.left() == ["bin", "receipts", "store"]
+    assert krew.kubectl("ace", "version").returncode != 0
+
+
+def plugin_index(directory: Path) -> Path:
+    """A git repository laid out like krew-index (plugins/*.yaml), with no plugin yet."""
+    (directory / "plugins").mkdir(parents=True)
+    (directory / "README").write_text("A plugin index for the tests: plugins/<name>.yaml\n")
+    git("init", "-q", cwd=directory)
+    git("add", "-A", cwd=directory)
+    git("commit", "-qm", "empty index", cwd=directory)
+    return directory
+
+
+def git(*args: str, cwd: Path) -> None:
+    """git with a fixed identity and no user or system configuration."""
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "test",
+           "GIT_AUTHOR_EMAIL": "test@example.invalid", "GIT_COMMITTER_NAME": "test",
+           "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    result = run(["git", *args], cwd=cwd, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+
+
+KREW_FAULTS = {
+    # name: (archive options, manifest change, what validate-krew-manifest says, what krew/check.py says)
+    "symlink in archive": ({"extra": symlink_entry()}, None, "unable to handle file type", "symlink"),
+    "wrong sha256": ({}, lambda d: set_path(d, "spec.platforms.0.sha256", "0" * 64), "checksum does not match",
+                     "does not match"),
+    "missing licence": ({"licence": False}, None, "could not find license file", "no licence file"),
+    "bad bin": ({}, lambda d: set_path(d, "spec.platforms.0.bin", "kubectl-ace/kubectl-ace-missing"),
+                "cannot be found in extracted archive", "not in the installed files"),
+}
+
+
+def planted(tmp_path: Path, server: ArchiveServer, archive_options: dict, change) -> Path:
+    """A small linux/amd64 archive with the fault, published, and its manifest (sha256 of what is served)."""
+    release = tmp_path.name
+    archive = small_archive(tmp_path, **archive_options)
+    base = server.publish(archive, release)
+    data = yaml.safe_load(GENERATE.generate(tmp_path, base, VERSION, HOMEPAGE, partial=True))
+    if change:
+        change(data)
+    return write_manifest(tmp_path, data)
+
+
+def test_krew_and_checker_accept_the_small_good_archives(krew_tools, archive_server, tmp_path):
+    """The control for the planted faults: the same small archives, with nothing wrong, pass both."""
+    small_archive(tmp_path, os_name="windows")  # krew installs every platform: a zip with an .exe too
+    manifest_path = planted(tmp_path, archive_server, {}, None)
+    archive_server.publish(tmp_path / BUILD.archive_name(VERSION, "windows", "amd64"), tmp_path.name)
+    assert len(yaml.safe_load(manifest_path.read_text())["spec"]["platforms"]) == 2
+    result = validate(krew_tools, manifest_path, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "all 2 spec.platforms installed fine" in result.stderr
+    assert CHECK.check_manifest(manifest_path, tmp_path).errors == []
+
+
+@pytest.mark.parametrize("fault", list(KREW_FAULTS))
+def test_krew_and_checker_reject_planted_fault(krew_tools, archive_server, tmp_path, fault):
+    archive_options, change, krew_says, checker_says = KREW_FAULTS[fault]
+    manifest_path = planted(tmp_path, archive_server, archive_options, change)
+    result = validate(krew_tools, manifest_path, tmp_path)
+    assert result.returncode != 0 and krew_says in result.stderr, result.stderr[-3000:]
+    errors = CHECK.check_manifest(manifest_path, tmp_path).errors
+    assert any(checker_says in error for error in errors), errors
+    if fault != "missing licence":  # `kubectl krew install` itself does not look for a licence
+        krew = Krew(krew_tools, tmp_path / "krew", dict(os.environ))
+        archive = tmp_path / BUILD.archive_name(VERSION, "linux", "amd64")
+        result = krew("install", f"--manifest={manifest_path}", f"--archive={archive}")
+        assert result.returncode != 0 and krew_says in result.output, result.output
+        assert not krew.link.exists() and not (krew.root / "receipts" / "ace.yaml").exists()
 
 
 # --- shell completion (source install) --------------------------------------------------------------
@@ -535,15 +810,16 @@ def test_bundle_directories_are_dropped_from_path():
     assert drop_bundle_dirs(path, "/opt/app/_internal") == sep.join(["/usr/bin", "/opt/app/_internal2", ""])
 
 
-def test_frozen_binary_runs_the_saml_browser_login(built, manifest, sandbox, world, tmp_path):
-    """The SAML flow needs cryptography, imported only in that flow: it must be in the bundle."""
+def test_frozen_binary_runs_the_saml_browser_login(built, manifest, krew_tools, sandbox, world, tmp_path):
+    """The SAML flow needs cryptography, imported only in that flow: it must be in the bundle krew installs."""
     from tests.test_login_flows import Browser, saml_user
-    platform = yaml.safe_load(manifest.read_text())["spec"]["platforms"][0]
-    link = krew_install(built.archive, platform, tmp_path / "krew", built.version)
+    krew = Krew(krew_tools, tmp_path / "krew", sandbox.env)
+    result = krew("install", f"--manifest={manifest}", f"--archive={built.archive}")
+    assert result.returncode == 0, result.output
     browser = Browser(tmp_path, world, sandbox)
     try:
         saml_user(world, "okta")
-        result = subprocess.run([str(link), "login", "--server", world.rancher_url, "--cacert",
+        result = subprocess.run([str(krew.link), "login", "--server", world.rancher_url, "--cacert",
                                  str(world.rancher_ca_file), "--auth-provider", "okta"],
                                 capture_output=True, text=True, env=sandbox.env, timeout=120,
                                 stdin=subprocess.DEVNULL)
