@@ -13,6 +13,7 @@ from kubectl_ace import connect, endpoints, kubeconfig_files
 from kubectl_ace.credential import V1, V1BETA1
 from kubectl_ace.errors import AceError
 from kubectl_ace.output import local_time
+from kubectl_ace.procenv import child_env
 from kubectl_ace.store import Store
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -94,7 +95,7 @@ def check_kubectl(environ) -> Check:
                      "install kubectl: https://kubernetes.io/docs/tasks/tools/")
     try:
         out = subprocess.run([found, "version", "--client", "-o", "json"], capture_output=True, text=True,
-                             timeout=15, env=dict(environ))
+                             timeout=15, env=child_env(environ))
         import json
         version = json.loads(out.stdout)["clientVersion"]["gitVersion"]
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):

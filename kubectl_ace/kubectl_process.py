@@ -60,8 +60,11 @@ def cmdline(pid: int) -> list[str]:
     if sys.platform == "win32":
         return []
     import subprocess
+
+    from kubectl_ace.procenv import child_env
     try:
-        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2)
+        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2,
+                             env=child_env())
         return out.stdout.split()
     except (OSError, subprocess.SubprocessError):
         return []
