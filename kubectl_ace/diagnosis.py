@@ -38,7 +38,7 @@ class Check:
 
 def run_all(explicit_kubeconfig: str | None, store: Store, environ: dict | None = None) -> list[Check]:
     """Every check, in the order a user would fix things."""
-    environ = os.environ if environ is None else environ
+    environ = dict(os.environ) if environ is None else environ
     checks = [check_plugin(environ), check_kubectl(environ), check_kuberc(environ)]
     try:
         config = kubeconfig_files.load(explicit_kubeconfig, environ)

@@ -58,7 +58,7 @@ class ClusterEndpoints:
 def classify(url: str, ours) -> tuple[str, str, str] | None:
     """(Rancher server, cluster id, kind) of an endpoint: our extension's data, else a Rancher proxy URL; else None."""
     if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
-        kind = ours.get("endpoint") if ours.get("endpoint") in KINDS else "proxy"
+        kind = str(ours["endpoint"]) if ours.get("endpoint") in KINDS else "proxy"
         return normalize_server(str(ours["server"])), str(ours["clusterId"]), kind
     parts = proxy_parts(url)
     return (parts[0], parts[1], "proxy") if parts else None

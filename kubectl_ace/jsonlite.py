@@ -28,7 +28,7 @@ def loads(text: str):
         import json
         return json.loads(text)
     try:
-        value, end = make_scanner(_Context())(text, _skip(text, 0))
+        value, end = make_scanner(_Context())(text, _skip(text, 0))  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - the C scanner's errors need json.decoder loaded: let json report them
         return _slow_loads(text)
     if _skip(text, end) != len(text):

@@ -71,7 +71,7 @@ def login_failure_path(store: Store, server: str) -> str:
 
 
 def note_login_failure(store: Store, server: str, why: str, from_kubectl: bool) -> None:
-    """Tell the processes waiting for this login, and the kubectl it failed for, why it failed (one line, no secrets)."""
+    """Tell the processes waiting for this login, and the kubectl it failed for, why it failed (no secrets)."""
     write_login_failure(store, server, time.time(), why, [kubectl_process.file_key()] if from_kubectl else [])
 
 

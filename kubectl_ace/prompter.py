@@ -118,6 +118,7 @@ def open_browser(url: str) -> bool:
     import shlex
     import subprocess
     import threading
+
     from kubectl_ace.procenv import child_env
 
     env = child_env()

@@ -57,7 +57,8 @@ def run(args) -> int:
                           api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
                           ttl_seconds=parse_duration(args.ttl) if args.ttl else None, options=options)
     if result.origin == "api-key":
-        until = "the key never expires" if result.expires is None else f"the key expires at {local_time(result.expires)}"
+        until = ("the key never expires" if result.expires is None
+                 else f"the key expires at {local_time(result.expires)}")
         print(f"Logged in to {server} with an API key of {result.name}"
               + (f" ({result.provider})" if result.provider else "") + f"; {until}.", file=sys.stderr)
     else:

@@ -19,8 +19,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-from kubectl_ace.errors import (AceError, AuthenticationFailed, NotLoggedIn, RancherError, RancherUnreachable,
-                                UsageError)
+from kubectl_ace.errors import AceError, AuthenticationFailed, NotLoggedIn, RancherError, RancherUnreachable, UsageError
 from kubectl_ace.rancher import auth, polling
 from kubectl_ace.rancher.client import Client, Response
 
@@ -277,7 +276,8 @@ def rancher_login(client: Client, providers: auth.Providers, provider: dict, id_
                                 allow=(403,))
     except AuthenticationFailed:
         raise AuthenticationFailed(f"Rancher at {client.server} refused the Azure AD sign-in (authentication "
-                                   "failed); check that Rancher's Azure AD settings match the app registration") from None
+                                   "failed); check that Rancher's Azure AD settings match the app "
+                                   "registration") from None
     if answer.status == 403:
         raise AuthenticationFailed(f"Rancher at {client.server} does not let this Azure AD account log in "
                                    "(permission denied); ask a Rancher administrator to allow it")
