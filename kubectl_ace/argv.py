@@ -35,12 +35,14 @@ def without_flag(argv: list[str], name: str) -> list[str]:
 
 def subcommand_at(argv: list[str], word: str, value_flags: tuple[str, ...]) -> int | None:
     """Where `word` stands as the subcommand (only flags, and the values of value_flags, before it), else None."""
-    if word not in argv:
-        return None
-    index = argv.index(word)
-    head = argv[:index]
-    if all(arg.startswith("-") or (i and head[i - 1] in value_flags) for i, arg in enumerate(head)):
-        return index
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == word:
+            return index
+        if not arg.startswith("-"):
+            return None  # another subcommand, or a positional
+        index += 2 if arg in value_flags else 1  # `--store DIR`: DIR is no subcommand, whatever it is called
     return None
 
 
