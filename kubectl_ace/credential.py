@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
 
 from kubectl_ace import jsonlite
 from kubectl_ace.errors import InputError
@@ -38,7 +37,7 @@ class ExecInfo:
         return config if isinstance(config, dict) else {}
 
 
-def read_exec_info(environ: Mapping[str, str] | None = None, stdin_isatty: bool | None = None) -> ExecInfo:
+def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None) -> ExecInfo:
     """Parse KUBERNETES_EXEC_INFO; without it (a run by hand) answer v1beta1 and prompt only on a terminal."""
     env = os.environ if environ is None else environ
     raw = env.get("KUBERNETES_EXEC_INFO", "").strip()

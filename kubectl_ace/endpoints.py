@@ -1,19 +1,14 @@
 """The endpoints of Rancher clusters in a kubeconfig: the Rancher proxy, and the ACE FQDN and node endpoints.
 
-`classify` is the one place that says what an endpoint is: from kubectl-ace's cluster extension
-(`{kubectl-ace: {server, clusterId, endpoint: proxy|fqdn|node}}`) when it is there, else from
-Rancher's proxy URL shape `https://<rancher>/k8s/clusters/<id>`; ACE contexts a kubeconfig holds
-without the extension are found by Rancher's naming (`<name>-fqdn`, `<name>-<node>` beside the
-proxy context `<name>`, with the same user). Only the standard library is imported: the exec path
-classifies the endpoint kubectl is about to call on every call.
+`urls.classify` says what one endpoint is (kubectl-ace's cluster extension, else Rancher's proxy URL
+shape); ACE contexts a kubeconfig holds without the extension are found here by Rancher's naming
+(`<name>-fqdn`, `<name>-<node>` beside the proxy context `<name>`, with the same user).
 """
 
 from __future__ import annotations
 
 from kubectl_ace.credential import EXTENSION_NAME
-from kubectl_ace.urls import normalize_server, proxy_parts
-
-KINDS = ("proxy", "fqdn", "node")
+from kubectl_ace.urls import classify
 
 
 class Endpoint:
@@ -53,15 +48,6 @@ class ClusterEndpoints:
 
     def by_context(self, name: str) -> Endpoint | None:
         return next((e for e in self.all() if e.context == name), None)
-
-
-def classify(url: str, ours) -> tuple[str, str, str] | None:
-    """(Rancher server, cluster id, kind) of an endpoint: our extension's data, else a Rancher proxy URL; else None."""
-    if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
-        kind = str(ours["endpoint"]) if ours.get("endpoint") in KINDS else "proxy"
-        return normalize_server(str(ours["server"])), str(ours["clusterId"]), kind
-    parts = proxy_parts(url)
-    return (parts[0], parts[1], "proxy") if parts else None
 
 
 def extension_of(cluster: dict) -> dict:

@@ -10,6 +10,9 @@ import os
 import sys
 
 
+_parent: dict[int, str] = {}  # the parent's identity, read once per run (it is asked for two or three times)
+
+
 def identity(pid: int | None = None) -> str:
     """`<pid>:<start time>:<executable>` of the parent process: one kubectl run, even across an exec.
 
@@ -17,6 +20,12 @@ def identity(pid: int | None = None) -> str:
     the same process, and both run the plugin.
     """
     pid = pid or os.getppid()
+    if pid not in _parent:
+        _parent[pid] = _read_identity(pid)
+    return _parent[pid]
+
+
+def _read_identity(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             fields = handle.read().rsplit(b")", 1)[1].split()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import output, process_marks
+from kubectl_ace import process_marks
 from kubectl_ace.errors import AuthenticationFailed, NotLoggedIn, RancherUnreachable, TokenExpired, TokenRefused
 from kubectl_ace.records import ClusterToken, Login, ServerRecord
 from kubectl_ace.store import Store
@@ -113,6 +113,7 @@ def renew(req: Request, seen: ClusterToken | None) -> Credential:
             if cached and cached.is_usable(now):
                 return Credential.of(cached)  # it still works, e.g. at ACE
             if cached:
+                from kubectl_ace import output
                 raise TokenExpired(f"the token for {req.what} expired at {output.local_time(cached.expires)} "
                                    f"and Rancher at {req.server} cannot be reached to replace it ({err.message}); "
                                    "ACE needs an unexpired token: once Rancher is back the next call gets one "
@@ -211,6 +212,7 @@ def warn_if_login_ends_soon(req: Request, login: Login | None, now: float) -> No
             return
     except OSError:
         pass
+    from kubectl_ace import output
     days, hours = divmod(round(max(0.0, login.expires - now) / 3600), 24)
     print(f"kubectl-ace: warning: your login to {req.server} expires in {days} d {hours} h (at "
           f"{output.local_time(login.expires)}); renew it with: kubectl ace login --server {req.server}",

@@ -1,10 +1,16 @@
-"""What a URL is to kubectl-ace: a Rancher server, a cluster's Rancher proxy, or something else (stdlib only)."""
+"""What a URL is to kubectl-ace: a Rancher server, a cluster's Rancher proxy, an ACE endpoint (stdlib only).
+
+`classify` is the one place that says what an endpoint is: from kubectl-ace's cluster extension
+(`{kubectl-ace: {server, clusterId, endpoint: proxy|fqdn|node}}`) when it is there, else from
+Rancher's proxy URL shape `https://<rancher>/k8s/clusters/<id>`. The exec path runs it on every call.
+"""
 
 from __future__ import annotations
 
 from kubectl_ace.errors import UsageError
 
 PROXY_MARK = "/k8s/clusters/"
+KINDS = ("proxy", "fqdn", "node")
 
 
 def normalize_server(value: str) -> str:
@@ -57,3 +63,12 @@ def proxy_parts(url: str) -> tuple[str, str] | None:
 
 def proxy_url(server: str, cluster_id: str) -> str:
     return f"{server}{PROXY_MARK}{cluster_id}"
+
+
+def classify(url: str, ours) -> tuple[str, str, str] | None:
+    """(Rancher server, cluster id, kind) of an endpoint: our extension's data, else a Rancher proxy URL; else None."""
+    if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
+        kind = str(ours["endpoint"]) if ours.get("endpoint") in KINDS else "proxy"
+        return normalize_server(str(ours["server"])), str(ours["clusterId"]), kind
+    parts = proxy_parts(url)
+    return (parts[0], parts[1], "proxy") if parts else None

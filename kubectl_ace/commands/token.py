@@ -75,7 +75,11 @@ def run(args: list[str]) -> int:
                              auth_flow=options.get("auth_flow"),
                              endpoint_ca=info.cluster.get("certificate-authority-data") or "")
     cred = tokens.get_token(request)
-    failover.guard(info.cluster, request.server, request.cluster, cred.token, store, guard_options(options))
+    guard = guard_options(options)
+    due = failover.guard(info.cluster, request.server, request.cluster, cred.token, store, guard)
+    if due is not None:
+        from kubectl_ace import switching
+        switching.carry_out(due, cred.token, store, guard)
     if info.from_kubectl:
         process_marks.remember_handout(store, request.server, request.cluster, cred.token)
     sys.stdout.write(credential.render(info.api_version, cred.token, cred.reported_expiry(time.time())) + "\n")

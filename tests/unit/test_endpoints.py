@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kubectl_ace.endpoints import Endpoint, choose, classify, rancher_ca, rancher_contexts, rancher_endpoints
+from kubectl_ace.endpoints import Endpoint, choose, rancher_ca, rancher_contexts, rancher_endpoints
 from kubectl_ace.kubeconfig_files import Entry, Kubeconfig
-from kubectl_ace.urls import checked_server, normalize_server, proxy_parts
+from kubectl_ace.urls import checked_server, classify, normalize_server, proxy_parts
 
 RANCHER = "https://rancher.example.com"
 EXT = "client.authentication.k8s.io/exec"
