@@ -17,7 +17,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig, onboard
+    from kubectl_ace import kubeconfig, kuberc, onboard
 
     directory = store.store_dir(getattr(args, "store", None))
     if args.filename:
@@ -46,6 +46,9 @@ def run(args) -> int:
         report(results[0])
     elif not failed and not any(r.conversion.rancher_users for r in results):
         raise InputError(f"no Rancher users in {', '.join(paths)}: nothing to convert")
+    blocked = kuberc.warning(os.environ)  # the converted users would not run
+    if blocked:
+        print(blocked, file=sys.stderr)
     return 2 if failed else 0
 
 

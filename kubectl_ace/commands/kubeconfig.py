@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from kubectl_ace import store
@@ -21,7 +22,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig, onboard
+    from kubectl_ace import kubeconfig, kuberc, onboard
 
     directory = store.store_dir(getattr(args, "store", None))
     server = onboard.pick_server(directory, args.server)
@@ -55,6 +56,9 @@ def run(args) -> int:
                                                 "or let them expire")
     if revoked:
         print(f"kubectl-ace: {revoked}.", file=sys.stderr)
+    blocked = kuberc.warning(os.environ) if good else ""  # the users just written would not run
+    if blocked:
+        print(blocked, file=sys.stderr)
     if result.failed:
         shown = "; ".join(f"{f.name} ({f.cluster_id}): {f.error}" for f in result.failed[:3])
         more = f"; and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""
