@@ -33,8 +33,11 @@ def kubectl_candidates() -> list[str]:
     return found
 
 
+MIN_KUBECTL = (1, 22)  # what kubectl-ace supports (exec v1); an older one (Debian 12's 1.20) is not a test target
+
+
 def kubectl_versions() -> dict[tuple[int, int], str]:
-    """Every kubectl minor version at hand, by (major, minor); the first binary found for a version wins."""
+    """Every supported kubectl minor version at hand, by (major, minor); the first binary found for one wins."""
     found: dict[tuple[int, int], str] = {}
     seen: set[str] = set()
     for path in kubectl_candidates():
@@ -48,7 +51,7 @@ def kubectl_versions() -> dict[tuple[int, int], str]:
         except (OSError, subprocess.SubprocessError):
             continue
         match = re.search(r'"gitVersion":\s*"v(\d+)\.(\d+)', out.stdout)
-        if match:
+        if match and (int(match[1]), int(match[2])) >= MIN_KUBECTL:
             found.setdefault((int(match[1]), int(match[2])), path)
     return dict(sorted(found.items()))
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,7 @@ def demo(*first_on_path: Path) -> subprocess.CompletedProcess:
                           env=env, timeout=240)
 
 
+@pytest.mark.timeout(260)  # above demo()'s own subprocess timeout, so that one reports first
 def test_demo_walks_through_login_failover_and_back():
     done = demo()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -32,6 +35,7 @@ def test_demo_walks_through_login_failover_and_back():
     assert "Traceback" not in out + done.stderr
 
 
+@pytest.mark.timeout(260)
 def test_a_failing_step_stops_the_demo_with_a_non_zero_exit(tmp_path):
     """A kubectl-ace that fails (as a broken install would) makes the first step fail, and the demo says so."""
     broken = tmp_path / "kubectl-ace"

@@ -21,7 +21,9 @@ HEADER = "apiVersion: kubectl.config.k8s.io/v1beta1\nkind: Preference\n"
 SET_FIX = "kubectl kuberc set --section credentialplugin --policy Allowlist --allowlist-entry command=kubectl-ace"
 NOT_ALLOWED = ('plugin "kubectl-ace" not allowed: policy set to "DenyAll"', "is not permitted by the credential plugin")
 
-pytestmark = pytest.mark.parametrize("version", POLICY_KUBECTLS, ids=[f"kubectl{v[0]}.{v[1]}" for v in POLICY_KUBECTLS])
+pytestmark = [pytest.mark.parametrize("version", POLICY_KUBECTLS,
+                                      ids=[f"kubectl{v[0]}.{v[1]}" for v in POLICY_KUBECTLS]),
+              pytest.mark.timeout(120)]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from kubectl_ace import kuberc
 
+pytestmark = pytest.mark.timeout(10)  # pure decisions: anything slow is a hang
 HEADER = "apiVersion: kubectl.config.k8s.io/v1beta1\nkind: Preference\n"
 SET_FIX = "kubectl kuberc set --section credentialplugin --policy Allowlist --allowlist-entry command=kubectl-ace"
 
