@@ -297,8 +297,8 @@ def decide(document: dict | None, version: tuple[int, int], command: str = PLUGI
     policy = document.get("credentialPluginPolicy") or ""
     problem = _misconfigured(policy, entries, names)
     if problem:
-        return Verdict(False, f"{where}: {shown} refuses to start: {problem}", _hand_fix(where, version, names),
-                       broken=True)
+        return Verdict(False, f"{where}: {shown} rejects it and runs no command: {problem}",
+                       _hand_fix(where, version, names), broken=True)
     if policy in ("", "AllowAll"):
         return Verdict(True, f"{where} allows credential plugins")
     if policy == "DenyAll":

@@ -167,8 +167,8 @@ class Sandbox:
         # `kubectl` on PATH is the sandbox's version, for what kubectl-ace or a shell line runs as `kubectl`.
         kubectl_dir = root / "kubectl-bin"
         kubectl_dir.mkdir()
-        if kubectl_version in KUBECTLS:
-            (kubectl_dir / "kubectl").symlink_to(KUBECTLS[kubectl_version])
+        if self.kubectl_version in KUBECTLS:
+            (kubectl_dir / "kubectl").symlink_to(KUBECTLS[self.kubectl_version])
         self.env.update(HOME=str(self.home), KUBECTL_ACE_STORE=str(self.store), KUBECONFIG=str(self.kubeconfig),
                         PATH=os.pathsep.join([str(kubectl_dir), bindir, os.environ.get("PATH", "")]), NO_COLOR="1")
 
