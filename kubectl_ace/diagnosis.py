@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from kubectl_ace import connect, endpoints, kubeconfig_files
+from kubectl_ace import connect, endpoints, kubeconfig_files, kuberc
 from kubectl_ace.credential import V1, V1BETA1
 from kubectl_ace.errors import AceError
 from kubectl_ace.output import local_time
@@ -113,45 +113,11 @@ def check_kubectl(environ) -> Check:
 
 
 def check_kuberc(environ) -> Check:
-    """Kubernetes 1.35's kuberc can forbid credential plugins; kubectl then fails with `plugin … not allowed`."""
-    path = environ.get("KUBERC") or os.path.join(os.path.expanduser("~"), ".kube", "kuberc")
-    if environ.get("KUBERC", "").lower() == "off":
-        return Check("kuberc", OK, "disabled (KUBERC=off)")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return Check("kuberc", OK, f"none at {path}")
-    except OSError as err:
-        return Check("kuberc", WARN, f"cannot read {path}: {err.strerror}", f"check the permissions of {path}")
-    import yaml
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return Check("kuberc", WARN, f"{path} is not valid YAML; kubectl will refuse to start", f"fix {path}")
-    if not isinstance(data, dict):
-        return Check("kuberc", WARN, f"{path} is not a kuberc (a Preference mapping)", f"fix {path}")
-    policy = data.get("credentialPluginPolicy") or ""
-    allow_fix = (f"in {path}, set `credentialPluginPolicy: Allowlist` with `credentialPluginAllowlist: "
-                 "[{name: kubectl-ace}]` (or AllowAll)")
-    if policy in ("", "AllowAll"):
-        return Check("kuberc", OK, f"{path} allows credential plugins")
-    if policy == "DenyAll":
-        return Check("kuberc", FAIL, f"{path} denies every credential plugin (credentialPluginPolicy: DenyAll), "
-                                     "so kubectl will not run kubectl-ace", allow_fix)
-    if policy == "Allowlist":
-        allowed = [str(item.get("name")) for item in data.get("credentialPluginAllowlist") or []
-                   if isinstance(item, dict) and item.get("name")]
-        mine = shutil.which("kubectl-ace", path=environ.get("PATH"))
-        for name in allowed:
-            if name == "kubectl-ace" or (os.path.isabs(name) and mine
-                                          and os.path.realpath(name) == os.path.realpath(mine)):
-                return Check("kuberc", OK, f"{path} allows kubectl-ace")
-        return Check("kuberc", FAIL, f"{path} allows only listed credential plugins "
-                                     f"({', '.join(allowed) or 'none'}), and kubectl-ace is not one of them",
-                     f"add `- name: kubectl-ace` to credentialPluginAllowlist in {path}")
-    return Check("kuberc", FAIL, f"{path} has credentialPluginPolicy {policy!r}, which kubectl rejects",
-                 allow_fix)
+    """kubectl 1.35+ runs a credential plugin only if the kuberc in force allows it; kubectl_ace.kuberc decides."""
+    verdict = kuberc.check(environ)
+    if not verdict.allowed:
+        return Check("kuberc", FAIL, verdict.detail, verdict.fix)
+    return Check("kuberc", OK if verdict.certain else WARN, verdict.detail, "" if verdict.certain else verdict.fix)
 
 
 # --- the kubeconfig's exec users ---

