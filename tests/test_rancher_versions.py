@@ -1,0 +1,100 @@
+"""kubectl-ace against each Rancher version: ext login answers, the token API that works at ACE, v3 removal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD, Sandbox
+from tests.sim import World
+from tests.test_sim_versions import CLUSTERS, PROD, ext_token, kubectl_get
+
+
+@pytest.fixture
+def make_user(tmp_path):
+    """Start a world of a chosen version and give back a Sandbox user of it; every world is stopped at teardown."""
+    worlds: list[World] = []
+
+    def make(version: str, **kwargs) -> Sandbox:
+        w = World(clusters=CLUSTERS, users={"admin": PASSWORD}, rancher_version=version,
+                  temp_root=str(tmp_path / "sim"), **kwargs).start()
+        worlds.append(w)
+        root = tmp_path / f"user{len(worlds)}"
+        root.mkdir()
+        return Sandbox(root, w)
+
+    yield make
+    for w in worlds:
+        w.stop()
+
+
+def live_tokens(world: World) -> list[dict]:
+    return [t for t in world.tokens() if t["enabled"] and not t["expired"]]
+
+
+def test_login_reads_an_ext_token_login_answer(make_user):
+    user = make_user("v2.16.0", ext_login=True)
+    user.login()
+    login = user.stored_login()
+    assert login["token"].startswith("ext/")
+    assert login["user_id"] == user.world.user_id("admin") and login["expires"]
+    user.exec_kubeconfig(PROD, current="prod")
+    result = user.kubectl("get", "namespaces")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("version", ["v2.13.6", "v2.14.1"])
+def test_minted_token_is_v3_where_ext_is_refused_at_ace(make_user, tmp_path, version):
+    user = make_user(version)
+    user.login()
+    user.exec_kubeconfig(PROD, current="prod-fqdn")
+    result = user.kubectl("get", "namespaces")
+    assert result.returncode == 0, result.stderr
+    stored = user.stored_token(PROD)
+    assert not stored["token"].startswith("ext/")
+    assert user.world.token(stored["token_id"])["type"] == "v3" and user.stored()["token_api"] == "v3"
+    # The other kind: an ext token for the same cluster is refused at ACE on this version.
+    bearer = ext_token(user.world, user.stored_login()["token"], PROD).json()["status"]["bearerToken"]
+    assert kubectl_get(user.world, tmp_path, PROD, bearer).returncode != 0
+
+
+@pytest.mark.parametrize("version,v3", [("v2.13.7", True), ("v2.14.3", True), ("v2.15.0", True),
+                                        ("v2.16.0", False)])
+def test_minted_token_is_ext_where_it_works_at_ace(make_user, version, v3):
+    user = make_user(version, v3_tokens=v3)
+    user.login()
+    user.exec_kubeconfig(PROD, current="prod-fqdn")
+    result = user.kubectl("get", "namespaces")
+    assert result.returncode == 0, result.stderr
+    stored = user.stored_token(PROD)
+    assert stored["token"].startswith("ext/")
+    record = user.world.token(stored["token_id"])
+    assert record["type"] == "ext" and record["clusterId"] == PROD
+    assert user.stored()["token_api"] == "ext"
+
+
+def test_with_v3_removed_a_revoked_token_costs_one_failing_call(make_user):
+    user = make_user("v2.16.0", v3_tokens=False, ext_login=True)
+    user.login()
+    user.exec_kubeconfig(PROD, current="prod")
+    assert user.kubectl("get", "namespaces").returncode == 0
+    old = user.stored_token(PROD)["token_id"]
+    user.world.revoke_token(old)
+    first = user.kubectl("get", "namespaces")
+    second = user.kubectl("get", "namespaces")
+    assert "was revoked at Rancher; getting a new one" in first.stderr + second.stderr
+    assert second.returncode == 0, second.stderr
+    assert user.stored_token(PROD)["token_id"] != old
+
+
+@pytest.mark.parametrize("ext_login", [False, True])
+def test_logout_with_v3_removed_leaves_no_live_token(make_user, ext_login):
+    user = make_user("v2.16.0", v3_tokens=False, ext_login=ext_login)
+    user.login()
+    for context in ("prod", "edge"):
+        user.exec_kubeconfig(PROD if context == "prod" else "c-m-edge0001", current=context)
+        assert user.kubectl("get", "namespaces").returncode == 0
+    assert len(live_tokens(user.world)) == 3
+    result = user.ace("logout")
+    assert result.returncode == 0, result.stderr
+    assert "3 token(s) revoked" in result.stderr and "could not be told" not in result.stderr
+    assert live_tokens(user.world) == []
