@@ -98,3 +98,39 @@ def test_logout_with_v3_removed_leaves_no_live_token(make_user, ext_login):
     assert result.returncode == 0, result.stderr
     assert "3 token(s) revoked" in result.stderr and "could not be told" not in result.stderr
     assert live_tokens(user.world) == []
+
+
+CONTEXTS = ["prod", "prod-fqdn", "edge", "edge-cp1", "edge-cp2", "plain"]
+
+
+def generated_left(world: World, before: set[str]) -> list[str]:
+    """Live tokens made since `before` other than those kubectl-ace minted for itself."""
+    return [t["name"] for t in live_tokens(world)
+            if t["name"] not in before and not t["description"].startswith("kubectl-ace")]
+
+
+@pytest.mark.parametrize("v3,norman", [(False, True), (True, False), (False, False)])
+def test_kubeconfig_all_merge_on_2_16_revokes_for_real_and_works(make_user, v3, norman):
+    user = make_user("v2.16.0", v3_tokens=v3, norman_kubeconfig=norman)
+    user.login()
+    before = {t["name"] for t in user.world.tokens()}
+    result = user.ace("kubeconfig", "--all", "--merge", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert generated_left(user.world, before) == [], "every token Rancher generated must be dead"
+    assert "did not revoke" not in result.stderr
+    assert "revoked the 3 token(s)" in result.stderr
+    assert user.world.kubeconfigs() == []
+    for context in CONTEXTS:
+        done = user.kubectl("get", "namespaces", "--context", context)
+        assert done.returncode == 0, (context, done.stderr)
+
+
+def test_kubeconfig_never_claims_a_revocation_rancher_refused(make_user):
+    user = make_user("v2.16.0", v3_tokens=False)
+    user.login()
+    before = {t["name"] for t in user.world.tokens()}
+    user.world.add_fault("html", "/apis/ext.cattle.io/v1/tokens/", method="DELETE", reach_rancher=False)
+    result = user.ace("kubeconfig", "--all", "--merge", timeout=120)
+    assert len(generated_left(user.world, before)) == 3
+    assert "revoked the" not in result.stderr
+    assert "did not revoke 3 generated token(s)" in result.stderr
