@@ -214,12 +214,17 @@ def check_api_key(client: Client, api_key: str) -> Login:
     if ":" not in api_key:
         raise UsageError("that is not a Rancher API key: expected `token-xxxxx:secret` (the Bearer Token "
                          "shown once when the key is created)")
+    from kubectl_ace.rancher import exttokens
+    path = f"{exttokens.TOKENS if exttokens.is_ext(api_key) else '/v3/tokens'}/{token_id_of(api_key)}"
     try:
-        answer = client.request("GET", f"/v3/tokens/{token_id_of(api_key)}", token=api_key)
+        answer = client.request("GET", path, token=api_key)
     except AuthenticationFailed:
         raise AuthenticationFailed(f"Rancher at {client.server} refused the API key (unknown, expired, disabled, "
                                    "or scoped to one cluster); create an unscoped key in the Rancher UI") from None
     body = answer.body if isinstance(answer.body, dict) else {}
+    if exttokens.is_token_object(body):
+        body = dict(exttokens.flat(body), authProvider=((body.get("spec") or {}).get("userPrincipal") or {})
+                    .get("provider", ""))
     if body.get("clusterId"):
         raise UsageError(f"the API key is scoped to cluster {body['clusterId']}; kubectl-ace needs an unscoped "
                          "key (Scope: No Scope) to get tokens for every cluster")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.conftest import PASSWORD, Sandbox
 from tests.sim import World
-from tests.test_sim_versions import CLUSTERS, PROD, ext_token, kubectl_get
+from tests.test_sim_versions import CLUSTERS, PROD, create_kubeconfig, ext_token, kubectl_get
 
 
 @pytest.fixture
@@ -134,3 +135,45 @@ def test_kubeconfig_never_claims_a_revocation_rancher_refused(make_user):
     assert len(generated_left(user.world, before)) == 3
     assert "revoked the" not in result.stderr
     assert "did not revoke 3 generated token(s)" in result.stderr
+
+
+def dashboard_download(world: World, cluster_id: str, include_default: bool) -> str:
+    """A 2.14+ dashboard "Download KubeConfig": the ext Kubeconfig API with the UI's (v3) session."""
+    session = world.create_token("admin", ext=False)
+    spec = {"clusters": [cluster_id], "includeDefaultEntry": include_default}
+    answer = create_kubeconfig(world, session, spec)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["status"]["value"]
+
+
+def test_convert_2_15_file_turns_the_default_rancher_entry_into_an_unscoped_exec_user(make_user):
+    user = make_user("v2.15.0")
+    user.kubeconfig.write_text(dashboard_download(user.world, PROD, include_default=True))
+    before = {u["name"]: u["user"] for u in yaml.safe_load(user.kubeconfig.read_text())["users"]}
+    assert before["rancher"]["token"].startswith("ext/")
+    result = user.ace("convert", "-f", str(user.kubeconfig))
+    assert result.returncode == 0, result.stderr
+    text = user.kubeconfig.read_text()
+    assert "ext/" not in text and "token:" not in text
+    users = {u["name"]: u["user"] for u in yaml.safe_load(text)["users"]}
+    assert users["rancher"]["exec"]["command"] == "kubectl-ace"
+    assert not any(a.startswith("--cluster") for a in users["rancher"]["exec"]["args"])
+    assert f"--cluster={PROD}" in users["prod"]["exec"]["args"]
+    # The unscoped token moved into the store, under no cluster: what `kubectl-ace token` without --cluster hands out.
+    login = next(iter(user.stored()["logins"].values()))
+    assert login["clusters"][""]["token"].startswith("ext/")
+    for context in ("prod", "prod-fqdn"):
+        done = user.kubectl("get", "namespaces", "--context", context)
+        assert done.returncode == 0, (context, done.stderr)
+
+
+def test_ext_api_key_logs_in_with_v3_removed(make_user):
+    user = make_user("v2.16.0", v3_tokens=False)
+    api_key = user.world.create_token("admin", ext=True)
+    result = user.ace("login", "--server", user.world.rancher_url, "--token-stdin", "--cacert",
+                      str(user.world.rancher_ca_file), input=api_key + "\n")
+    assert result.returncode == 0, result.stderr
+    assert user.stored_login(user.world.user_id("admin"))["origin"] == "api-key"
+    user.exec_kubeconfig(PROD, current="prod-fqdn")
+    done = user.kubectl("get", "namespaces")
+    assert done.returncode == 0, done.stderr
