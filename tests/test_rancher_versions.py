@@ -177,3 +177,23 @@ def test_ext_api_key_logs_in_with_v3_removed(make_user):
     user.exec_kubeconfig(PROD, current="prod-fqdn")
     done = user.kubectl("get", "namespaces")
     assert done.returncode == 0, done.stderr
+
+
+def test_convert_repairs_the_broken_2_14_1_rancher_token_exec_args(make_user):
+    user = make_user("v2.14.1")
+    user.world.settings["kubeconfig-generate-token"] = "false"
+    session = user.world.create_token("admin", ext=False)
+    answer = create_kubeconfig(user.world, session, {"clusters": [PROD, "c-plain1"]})
+    assert answer.status_code == 201, answer.text
+    user.kubeconfig.write_text(answer.json()["status"]["value"])
+    broken = {u["name"]: u["user"]["exec"]["args"] for u in yaml.safe_load(user.kubeconfig.read_text())["users"]}
+    assert "--server=" in broken["prod"] and not any(a.startswith("--cluster") for a in broken["prod"])
+    result = user.ace("convert", "-f", str(user.kubeconfig))
+    assert result.returncode == 0, result.stderr
+    users = {u["name"]: u["user"] for u in yaml.safe_load(user.kubeconfig.read_text())["users"]}
+    assert f"--server={user.world.rancher_url}" in users["prod"]["exec"]["args"]
+    assert f"--cluster={PROD}" in users["prod"]["exec"]["args"]
+    user.login()
+    for context in ("prod", "prod-fqdn", "plain"):
+        done = user.kubectl("get", "namespaces", "--context", context)
+        assert done.returncode == 0, (context, done.stderr)
