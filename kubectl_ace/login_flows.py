@@ -11,7 +11,7 @@ import time
 
 from kubectl_ace.errors import AceError, AuthenticationFailed, RancherError, UsageError
 from kubectl_ace.prompter import Waiting, duration, open_browser
-from kubectl_ace.rancher import auth, v3tokens
+from kubectl_ace.rancher import auth, tokenapi
 from kubectl_ace.rancher.client import Client
 from kubectl_ace.records import Login, token_id_of
 
@@ -181,7 +181,10 @@ def _offer_in_browser(url: str, prompter, options: LoginOptions) -> None:
 
 def _login_record(client: Client, body: dict, answer, provider_type: str, name: str | None) -> Login:
     """What the store keeps of a login; name=None asks Rancher who logged in (browser logins have no username)."""
+    from kubectl_ace.rancher import exttokens
     from kubectl_ace.rancher.clock import server_time_to_local
+    if exttokens.is_token_object(body):  # an ext.cattle.io/v1 Token: status.bearerToken, spec.userID
+        body = exttokens.flat(body)
     token = body["token"]
     user_id = body.get("userId") or ""
     if name is None or not user_id:  # Rancher ≥ 2.13 answers a login without the user id
@@ -211,12 +214,17 @@ def check_api_key(client: Client, api_key: str) -> Login:
     if ":" not in api_key:
         raise UsageError("that is not a Rancher API key: expected `token-xxxxx:secret` (the Bearer Token "
                          "shown once when the key is created)")
+    from kubectl_ace.rancher import exttokens
+    path = f"{exttokens.TOKENS if exttokens.is_ext(api_key) else '/v3/tokens'}/{token_id_of(api_key)}"
     try:
-        answer = client.request("GET", f"/v3/tokens/{token_id_of(api_key)}", token=api_key)
+        answer = client.request("GET", path, token=api_key)
     except AuthenticationFailed:
         raise AuthenticationFailed(f"Rancher at {client.server} refused the API key (unknown, expired, disabled, "
                                    "or scoped to one cluster); create an unscoped key in the Rancher UI") from None
     body = answer.body if isinstance(answer.body, dict) else {}
+    if exttokens.is_token_object(body):
+        body = dict(exttokens.flat(body), authProvider=((body.get("spec") or {}).get("userPrincipal") or {})
+                    .get("provider", ""))
     if body.get("clusterId"):
         raise UsageError(f"the API key is scoped to cluster {body['clusterId']}; kubectl-ace needs an unscoped "
                          "key (Scope: No Scope) to get tokens for every cluster")
@@ -232,19 +240,19 @@ def check_api_key(client: Client, api_key: str) -> Login:
 def with_ttl(client: Client, login: Login, ttl_seconds: float) -> Login:
     """Swap the login token for one with the TTL asked for (login tokens get Rancher's default TTL)."""
     from kubectl_ace.rancher.clock import local_expiry
-    answer = v3tokens.mint(client, login.token, None, int(ttl_seconds * 1000), "kubectl-ace login")
+    answer, _ = tokenapi.mint(client, login.token, None, int(ttl_seconds * 1000), "kubectl-ace login", tokenapi.V3)
     if login.origin == "login":
-        revoke_quietly(client, answer.body["token"], login.token_id)
+        revoke_quietly(client, answer.body["token"], login.token, login.token_id)
     return Login(login.name, answer.body["token"], user_id=login.user_id, provider=login.provider, origin="login",
                  expires=local_expiry(answer.body, answer), expires_at=answer.body.get("expiresAt") or "",
                  created=login.created)
 
 
-def revoke_quietly(client: Client, token: str, name: str | None) -> None:
-    """Revoke a token at Rancher if it can be done; it expires on its own otherwise."""
+def revoke_quietly(client: Client, token: str, revoked: str, name: str | None) -> None:
+    """Revoke the token `revoked` (named `name`) with `token` if it can be done; it expires on its own otherwise."""
     if not name:
         return
     try:
-        v3tokens.delete(client, token, name)
+        tokenapi.delete(client, token, revoked, name)
     except AceError:
         pass

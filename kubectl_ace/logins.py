@@ -13,7 +13,7 @@ import time
 from kubectl_ace import connect, login_flows, process_marks
 from kubectl_ace.errors import AceError, AuthenticationFailed, NotLoggedIn
 from kubectl_ace.output import local_time
-from kubectl_ace.rancher import v3tokens
+from kubectl_ace.rancher import tokenapi
 from kubectl_ace.records import Login, ServerRecord
 from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server
@@ -45,7 +45,9 @@ def log_in(server: str, store: Store, *, provider: str | None = None, user: str 
         login = login_flows.with_ttl(client, login, ttl_seconds)
     previous = store.save_login(server, login, cacert_pem, insecure)
     if previous and previous.token and previous.origin == "login" and previous.token != login.token:
-        login_flows.revoke_quietly(client, login.token, previous.token_id)
+        login_flows.revoke_quietly(client, login.token, previous.token, previous.token_id)
+    # Rancher may have been upgraded since the last login: decide the token API afresh.
+    store.remember_token_api(server, tokenapi.detect(client))
     return login
 
 
@@ -97,6 +99,7 @@ class LogoutResult:
     def __init__(self, server: str) -> None:
         self.server = server
         self.revoked = 0
+        self.unrevoked: list[str] = []  # names of tokens Rancher did not delete (they expire on their own)
         self.unreachable = ""  # why Rancher could not be told, if it could not
 
 
@@ -115,8 +118,12 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
         for login in record.logins.values():
             entry = login.cluster(cluster)
             try:
-                if entry is not None and login.token and v3tokens.delete(client, login.token, entry.token_id):
+                if entry is None or not login.token:
+                    continue
+                if tokenapi.delete(client, login.token, entry.token, entry.token_id):
                     result.revoked += 1
+                else:
+                    result.unrevoked.append(entry.token_id)
             except AuthenticationFailed:
                 pass
             except AceError as err:
@@ -128,11 +135,15 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
             if not login.token:
                 continue
             for entry in login.clusters.values():
-                if v3tokens.delete(client, login.token, entry.token_id):
+                if tokenapi.delete(client, login.token, entry.token, entry.token_id):
                     result.revoked += 1
+                else:
+                    result.unrevoked.append(entry.token_id)
             if login.origin == "login":
-                v3tokens.logout(client, login.token)
-                result.revoked += 1
+                if tokenapi.logout(client, login.token):
+                    result.revoked += 1
+                else:
+                    result.unrevoked.append(login.token_id)
     except AuthenticationFailed:
         pass  # the login is already dead at Rancher; its cluster tokens expire with their TTL
     except AceError as err:

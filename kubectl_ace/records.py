@@ -129,17 +129,18 @@ class Login:
 class ServerRecord:
     """Everything the store keeps for one Rancher server."""
 
-    __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra")
-    FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins")
+    __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra", "token_api")
+    FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins", "token_api")
 
     def __init__(self, server: str, cacert: str | None = None, insecure: bool = False, current_user: str = "",
-                 logins: dict | None = None, extra: dict | None = None) -> None:
+                 logins: dict | None = None, extra: dict | None = None, token_api: str = "") -> None:
         self.server = server
         self.cacert = cacert          # Rancher's CA (PEM), when it is not in the system store
         self.insecure = insecure
         self.current_user = current_user
         self.logins: dict[str, Login] = logins or {}
         self.extra = extra or {}
+        self.token_api = token_api    # "v3" or "ext": which API mints cluster tokens here; "" = not known yet
 
     @classmethod
     def from_dict(cls, data: dict) -> ServerRecord:
@@ -147,12 +148,12 @@ class ServerRecord:
                   if isinstance(item, dict)}
         return cls(str(data.get("server") or ""), data.get("cacert") or None, bool(data.get("insecure")),
                    str(data.get("current_user") or ""), logins,
-                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+                   {k: v for k, v in data.items() if k not in cls.FIELDS}, str(data.get("token_api") or ""))
 
     def to_dict(self, version: int) -> dict:
         data = dict(self.extra)
         data.update(version=version, server=self.server, cacert=self.cacert, insecure=self.insecure,
-                    current_user=self.current_user,
+                    current_user=self.current_user, token_api=self.token_api,
                     logins={name: login.to_dict() for name, login in self.logins.items()})
         return data
 

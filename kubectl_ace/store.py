@@ -289,6 +289,16 @@ class Store:
         """A record that says how to trust Rancher, for a server nobody logged in to yet."""
         self.update(server, lambda current: current or ServerRecord(server, cacert, insecure))
 
+    # --- issue 11 (token API per server) ---
+
+    def remember_token_api(self, server: str, api: str) -> None:
+        """Keep which token API ("v3" or "ext") mints the server's cluster tokens, in its record if it has one."""
+        def put(current: ServerRecord | None) -> ServerRecord | None:
+            if current is not None:
+                current.token_api = api
+            return current
+        self.update(server, put)
+
 
 def parse(path: str, text: str, server: str) -> ServerRecord:
     """A server file's text as a record; StoreError (with the fix) when it is not one."""

@@ -124,7 +124,7 @@ def renew(req: Request, seen: ClusterToken | None) -> Credential:
 
 def recover(req: Request, refused: ClusterToken) -> Credential:
     """A handed-out token was refused: ask Rancher about it, replace it if Rancher dropped it, else say why."""
-    from kubectl_ace.rancher import v3tokens
+    from kubectl_ace.rancher import tokenapi
 
     with req.store.locked(Store.mint_lock(req.server, req.cluster), MINT_WAIT, f"to get a token for {req.what}"):
         held = Held(req)
@@ -138,7 +138,7 @@ def recover(req: Request, refused: ClusterToken) -> Credential:
                 raise NotLoggedIn(f"the token for {req.what} was refused and the login to {req.server} has "
                                   f"expired; run: kubectl ace login --server {req.server}")
             try:
-                state = v3tokens.get(rancher_client(req, held.record), login.token, refused.token_id)
+                state = tokenapi.get(rancher_client(req, held.record), login.token, refused.token, refused.token_id)
             except AuthenticationFailed:
                 req.store.forget_login(req.server, login.name)
                 raise NotLoggedIn(f"the token for {req.what} was refused, and so is the login of "
@@ -163,19 +163,24 @@ def recover(req: Request, refused: ClusterToken) -> Credential:
 
 
 def mint_and_save(req: Request, record: ServerRecord | None, login: Login) -> Credential:
-    """POST /v3/tokens with a TTL no longer than the login has left, then cache the result."""
-    from kubectl_ace.rancher import v3tokens
+    """Mint (v3 or ext, as tokenapi decides) with a TTL no longer than the login has left, then cache the result."""
+    from kubectl_ace.rancher import tokenapi
     from kubectl_ace.rancher.clock import local_expiry
 
     now = time.time()
     ttl_ms = 0 if login.expires is None else int((login.expires - now - 60) * 1000)
     description = f"kubectl-ace for {req.cluster}" if req.cluster else "kubectl-ace"
+    client = rancher_client(req, record)
+    known = record.token_api if record else ""
     try:
-        answer = v3tokens.mint(rancher_client(req, record), login.token, req.cluster, ttl_ms, description)
+        answer, used = tokenapi.mint(client, login.token, req.cluster, ttl_ms, description,
+                                     known or tokenapi.detect(client))
     except AuthenticationFailed:
         req.store.forget_login(req.server, login.name)
         raise NotLoggedIn(f"Rancher at {req.server} no longer accepts the login of {login.label} "
                           f"(revoked or expired); run: kubectl ace login --server {req.server}") from None
+    if used != known:
+        req.store.remember_token_api(req.server, used)
     body = answer.body
     entry = ClusterToken(body["token"], minted=now, expires=local_expiry(body, answer),
                          expires_at=body.get("expiresAt") or "")

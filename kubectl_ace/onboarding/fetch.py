@@ -16,7 +16,7 @@ from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server
 
 WORKERS = 8  # generateKubeconfig calls in flight at once: enough for 200 clusters, gentle on Rancher
-TOKEN_LINE = re.compile(r"""^\s*token:\s*["']?([^"':\s]+):""", re.MULTILINE)
+TOKEN_LINE = re.compile(r"""^\s*token:\s*["']?([^"':\s]+:[^"'\s]*)""", re.MULTILINE)
 
 
 @dataclass
@@ -105,7 +105,7 @@ def fetch(server: str, store: Store, wanted: list[str], everything: bool, progre
 
     def one(index: int) -> Fetched:
         cluster = chosen[index]
-        return _fetch_one(client(), login_token, cluster.id, cluster.display)
+        return _fetch_one(client(), login_token, cluster.id, cluster.display, cluster.generate)
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
@@ -120,19 +120,28 @@ def fetch(server: str, store: Store, wanted: list[str], everything: bool, progre
     return FetchResult(server, fetched, entries, current)
 
 
-def _fetch_one(client, login_token: str, cluster_id: str, name: str) -> Fetched:
-    """generateKubeconfig → convert; whatever happens, revoke the tokens Rancher put into the file."""
+def _fetch_one(client, login_token: str, cluster_id: str, name: str, generate: bool = True) -> Fetched:
+    """generateKubeconfig (or the ext Kubeconfig API where it is gone) → convert; then revoke what Rancher made.
+
+    The ext Kubeconfig object is deleted, which deletes its tokens; Norman's tokens are deleted one by one.
+    A revocation counts only when Rancher answered it with 2xx.
+    """
     from kubectl_ace.rancher import clusters as clusters_api
-    from kubectl_ace.rancher import v3tokens
+    from kubectl_ace.rancher import extkubeconfigs, tokenapi
 
     item = Fetched(cluster_id, name)
     text = ""
-    names: list[str] = []
+    tokens: list[str] = []
+    made: extkubeconfigs.Created | None = None
     try:
-        text = clusters_api.generate_kubeconfig(client, login_token, cluster_id)
+        if generate:
+            text = clusters_api.generate_kubeconfig(client, login_token, cluster_id)
+        else:
+            made = extkubeconfigs.create(client, login_token, [cluster_id])
+            text = made.value
         label = f"the kubeconfig Rancher generated for cluster {name} ({cluster_id})"
         conversion = convert_data(kubeconfig_files.parse(text, label), label)
-        names = [f.name for f in conversion.found]
+        tokens = [f.token for f in conversion.found]
         leftover = [u["name"] for u in conversion.data.get("users") or [] if user_kind(u.get("user")) != "ace"]
         if leftover:
             raise RancherError(f"{label} has users kubectl-ace cannot convert ({', '.join(leftover)})")
@@ -141,15 +150,35 @@ def _fetch_one(client, login_token: str, cluster_id: str, name: str) -> Fetched:
     except AceError as err:
         item.error = err.message
     finally:
-        if text and not names:
-            names = [token_id_of(m) for m in TOKEN_LINE.findall(text)]
-        for token_name in names:
-            try:
-                v3tokens.delete(client, login_token, token_name)
-                item.revoked += 1
-            except AceError:
-                item.unrevoked.append(token_name)
+        if made is not None:
+            _delete_kubeconfig(client, login_token, made, item)
+        else:
+            if text and not tokens:
+                tokens = TOKEN_LINE.findall(text)
+            for token in dict.fromkeys(tokens):
+                try:
+                    deleted = tokenapi.delete(client, login_token, token, token_id_of(token))
+                except AceError:
+                    deleted = False
+                if deleted:
+                    item.revoked += 1
+                else:
+                    item.unrevoked.append(token_id_of(token))
     return item
+
+
+def _delete_kubeconfig(client, login_token: str, made, item: Fetched) -> None:
+    """Delete a Kubeconfig object; its tokens count as revoked only when Rancher deleted it."""
+    from kubectl_ace.rancher import extkubeconfigs
+
+    try:
+        deleted = extkubeconfigs.delete(client, login_token, made.name)
+    except AceError:
+        deleted = False
+    if deleted:
+        item.revoked += len(made.tokens)
+    else:
+        item.unrevoked.extend(made.tokens or [made.name])
 
 
 def select(listed: list, wanted: list[str], everything: bool, server: str) -> list:

@@ -120,11 +120,29 @@ def plan_user(item: dict, contexts: list[dict], clusters: dict[str, dict], label
         key = ctx.item["context"].get("cluster") or ""
         if key in clusters and key not in entries:
             entries[key] = RancherEntry(clusters[key], "cluster")
-    return _decide(user, kind, mine, entries, label)
+    home = _rancher_servers(clusters) if kind == "token" else set()
+    return _decide(user, kind, mine, entries, label, home)
+
+
+def _rancher_servers(clusters: dict[str, dict]) -> set[str]:
+    """The Rancher servers whose proxy entries are in the file (to tell an entry for Rancher itself)."""
+    found = set()
+    for item in clusters.values():
+        body = unescape(item.get("cluster"))
+        where = classify_cluster(body) if isinstance(body, dict) else None
+        if where and where[2] == "proxy":
+            found.add(where[0])
+    return found
+
+
+def _rancher_itself(mine: list[RancherEntry], entries: dict[str, RancherEntry], home: set[str]) -> str:
+    """The Rancher server when every context of a user names Rancher's own URL (the Kubeconfig `rancher` entry)."""
+    servers = {_server_of(entries.get(ctx.item["context"].get("cluster") or "")) for ctx in mine}
+    return next(iter(servers)) if len(servers) == 1 and servers <= home else ""
 
 
 def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: dict[str, RancherEntry],
-            label: str) -> Plan | None:
+            label: str, home: set[str] | None = None) -> Plan | None:
     """The plan for one user, from its unescaped entries; InputError for a Rancher user that cannot be converted."""
     body = user.body
     proxies: dict[str, tuple[str, str]] = {}  # cluster entry key → (Rancher server, cluster id)
@@ -141,13 +159,17 @@ def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: di
                              f"{command!r}, which kubectl-ace does not know how to replace; convert or remove that "
                              "user by hand and run convert again (nothing was changed)")
         return None
-    if kind in ("token", "empty-token") and not proxies:
+    # The default `rancher` entry of an ext Kubeconfig file (2.14+) points at Rancher itself with an unscoped
+    # token: it becomes an exec user without --cluster (an unscoped token from the store), so the secret leaves
+    # the file and the context keeps working for Rancher's own API (ext tokens, kubeconfigs).
+    itself = _rancher_itself(mine, entries, home or set()) if kind == "token" and not proxies else ""
+    if kind in ("token", "empty-token") and not proxies and not itself:
         return None  # a token for some other Kubernetes: not ours to touch
     if kind == "empty-token":
         raise InputError(f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} has an empty token; fetch a "
                          "fresh kubeconfig with `kubectl ace kubeconfig` (nothing was changed)")
     flags = exec_flags(body["exec"].get("args")) if kind in ("rancher", "ace") else {}
-    server = _server(flags, proxies, shown, body, label)
+    server = itself or _server(flags, proxies, shown, body, label)
     ids = sorted({cid for _, cid in proxies.values()})
     # An entry for Rancher itself (the ext Kubeconfig's `rancher` default) needs an unscoped token.
     on_rancher = any(_server_of(entries.get(ctx.item["context"].get("cluster") or "")) == server for ctx in mine)

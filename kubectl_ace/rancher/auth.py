@@ -72,7 +72,13 @@ def login_path(providers: Providers, provider: dict) -> str:
 
 
 def check_login_answer(client: Client, answer: Response) -> None:
-    """A 201 login answer must carry the token (≥2.13 small body or ≤2.12 Norman token)."""
+    """A 201 login answer must carry the token (≥2.13 small body, ≤2.12 Norman token, or an ext Token object).
+
+    An ext.cattle.io Token (rancher#55988) is told by apiVersion and kind and read into the small body's words.
+    """
+    from kubectl_ace.rancher import exttokens
+    if exttokens.is_token_object(answer.body):
+        answer.body = exttokens.flat(answer.body)
     token = answer.body.get("token") if isinstance(answer.body, dict) else None
     if not isinstance(token, str) or ":" not in token:
         raise RancherError(f"{client.server} accepted the login but sent no token")

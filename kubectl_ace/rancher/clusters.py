@@ -19,6 +19,7 @@ class Cluster:
     name: str
     state: str
     ace: bool
+    generate: bool = True  # the Norman generateKubeconfig action is offered (gone where Rancher dropped it)
 
     @property
     def display(self) -> str:
@@ -40,8 +41,10 @@ def list_clusters(client: Client, token: str) -> list[Cluster]:
         for item in body["data"]:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
                 ace = item.get("localClusterAuthEndpoint")
+                actions = item.get("actions")
+                generate = not isinstance(actions, dict) or "generateKubeconfig" in actions
                 found.append(Cluster(item["id"], str(item.get("name") or ""), str(item.get("state") or ""),
-                                     bool(isinstance(ace, dict) and ace.get("enabled"))))
+                                     bool(isinstance(ace, dict) and ace.get("enabled")), generate))
         path = _next_page(client, body)
     return found
 

@@ -1,0 +1,42 @@
+"""The ext Kubeconfig API (ext.cattle.io/v1, Rancher 2.12+): create a kubeconfig for clusters, then delete it."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from kubectl_ace.errors import RancherError
+from kubectl_ace.rancher.client import Client
+
+KUBECONFIGS = "/v1/ext.cattle.io.kubeconfigs"  # Steve's path, as the dashboard uses it
+
+
+class Created:
+    """A Kubeconfig object just created: its name, the file (shown only now) and the tokens it owns."""
+
+    def __init__(self, name: str, value: str, tokens: list[str]) -> None:
+        self.name = name
+        self.value = value
+        self.tokens = tokens
+
+
+def create(client: Client, token: str, cluster_ids: list[str]) -> Created:
+    """POST a Kubeconfig for the clusters, without the default entry (honoured from 2.15 on)."""
+    body = {"apiVersion": "ext.cattle.io/v1", "kind": "Kubeconfig",
+            "metadata": {"generateName": "kubeconfig-"},
+            "spec": {"clusters": cluster_ids, "includeDefaultEntry": False, "description": "kubectl-ace onboarding"}}
+    answer = client.request("POST", KUBECONFIGS, token=token, body=body, expect=(201, 200))
+    obj = answer.body if isinstance(answer.body, dict) else {}
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    name, value = str(metadata.get("name") or obj.get("id") or ""), status.get("value")
+    if not name or not isinstance(value, str) or not value.strip():
+        raise RancherError(f"{client.server} created a Kubeconfig for {', '.join(cluster_ids)} but sent no file")
+    tokens = [str(t) for t in status.get("tokens") or [] if isinstance(t, str)]
+    return Created(name, value, tokens)
+
+
+def delete(client: Client, token: str, name: str) -> bool:
+    """DELETE the Kubeconfig (Rancher deletes the tokens it owns); False when Rancher did not know it."""
+    answer = client.request("DELETE", f"{KUBECONFIGS}/{quote(name, safe='')}", token=token, expect=(200, 204),
+                            allow=(404,))
+    return answer.status != 404

@@ -1,0 +1,74 @@
+"""Which token API mints a server's cluster tokens (v3 or ext), decided here only, and dispatch by token kind.
+
+A cluster token must work at the cluster's ACE endpoint. ext tokens do from Rancher 2.13.7, 2.14.3 and 2.15.0
+on (kube-api-auth strips `ext/`; research §3.1); v3 tokens are deprecated since 2.14, so ext is preferred
+where it works, v3 cluster-scoped tokens elsewhere, and ext always once /v3/tokens answers 404.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kubectl_ace.errors import AceError
+from kubectl_ace.rancher import exttokens, v3tokens
+from kubectl_ace.rancher.client import Client, Response
+
+V3, EXT = "v3", "ext"
+
+
+def ext_works_at_ace(version: str) -> bool | None:
+    """Does an ext token authenticate at ACE on this Rancher version? None when the version is not a release."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?", version.strip())
+    if not match:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    if (major, minor) >= (2, 15) or major > 2:
+        return True
+    return (major, minor) == (2, 14) and patch >= 3 or (major, minor) == (2, 13) and patch >= 7
+
+
+def detect(client: Client) -> str:
+    """The API to mint with, from GET /rancherversion; v3 when Rancher does not say (a 404 later corrects it)."""
+    try:
+        answer = client.request("GET", "/rancherversion", allow=(401, 403, 404))
+    except AceError:
+        return V3
+    body = answer.body if answer.status == 200 and isinstance(answer.body, dict) else {}
+    return EXT if ext_works_at_ace(str(body.get("Version") or "")) else V3
+
+
+def kind_of(token: str) -> str:
+    """The API a token belongs to, from its shape (`ext/<name>:<value>` is Rancher's ext bearer form)."""
+    return EXT if exttokens.is_ext(token) else V3
+
+
+def mint(client: Client, login_token: str, cluster_id: str | None, ttl_ms: int, description: str,
+         api: str) -> tuple[Response, str]:
+    """Mint with `api` (v3 falls over to ext when /v3/tokens is gone); the answer (flat body) and the API used."""
+    if api != EXT:
+        try:
+            return v3tokens.mint(client, login_token, cluster_id, ttl_ms, description), V3
+        except v3tokens.V3TokensGone:
+            pass
+    return exttokens.mint(client, login_token, cluster_id, ttl_ms, description), EXT
+
+
+def get(client: Client, login_token: str, token: str, name: str) -> dict | None:
+    """The token's state at Rancher (enabled, expired), asked of the API it came from; None when unknown."""
+    if kind_of(token) == EXT:
+        return exttokens.get(client, login_token, name)
+    return v3tokens.get(client, login_token, name)
+
+
+def delete(client: Client, login_token: str, token: str, name: str) -> bool:
+    """Revoke a token at the API it came from; True only when Rancher deleted it (a 2xx answer)."""
+    if kind_of(token) == EXT:
+        return exttokens.delete(client, login_token, name)
+    return v3tokens.delete(client, login_token, name)
+
+
+def logout(client: Client, token: str) -> bool:
+    """End a login at Rancher: v3 ?action=logout, else /v1/logout (ext logins, or no v3 tokens); True when ended."""
+    if kind_of(token) == V3 and v3tokens.logout(client, token) in (200, 204):
+        return True
+    return exttokens.logout(client, token)
