@@ -14,7 +14,7 @@ import time
 
 from kubectl_ace import jsonlite
 from kubectl_ace.errors import StoreError
-from kubectl_ace.files import ensure_private_dir, write_atomic
+from kubectl_ace.files import ensure_private_dir, orphans, remove_orphans, write_atomic
 from kubectl_ace.records import ClusterToken, Login, ServerRecord
 from kubectl_ace.urls import server_key
 
@@ -177,12 +177,46 @@ class Store:
             if record is None:
                 if current is not None:
                     os.unlink(path)
+                remove_orphans(os.path.dirname(path))
                 return None
             record.server = server
             import json
             text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
             write_atomic(path, text.encode())
             return record
+
+    def with_orphans(self, server: str, record: ServerRecord | None) -> ServerRecord | None:
+        """The record plus the logins and tokens found in temp files of killed writers (for logout to revoke).
+
+        Each orphan's login is added under a name of its own unless it is the same login; its cluster
+        tokens go under the current login of that user when they are not already there.
+        """
+        path = self.server_file(server)
+        found = []
+        for tmp in orphans(os.path.dirname(path)):
+            if not tmp.startswith(path + "."):
+                continue
+            try:
+                with open(tmp, encoding="utf-8") as handle:
+                    found.append(parse(tmp, handle.read(), server))
+            except (OSError, StoreError):
+                continue  # cut off mid-write: nothing readable in it
+        if not found:
+            return record
+        merged = record or ServerRecord(server)
+        known = {entry.token for login in merged.logins.values() for entry in login.clusters.values()}
+        for index, orphan in enumerate(found):
+            for name, login in orphan.logins.items():
+                home = merged.logins.get(name)
+                if home is None or (login.token and login.token != home.token):
+                    merged.logins[f"{name}~orphan{index}"] = login
+                    known.update(entry.token for entry in login.clusters.values())
+                    continue
+                for key, entry in login.clusters.items():
+                    if entry.token not in known:
+                        home.clusters[f"{key}~orphan{index}"] = entry
+                        known.add(entry.token)
+        return merged
 
     # --- the edits ---
 

@@ -209,3 +209,46 @@ def test_a_cut_kubeconfig_answer_is_one_clear_line(logged_in, world):
     world.add_fault("cut", "/v1/management.cattle.io.clusters")
     result = logged_in.ace("kubeconfig", "--all", f"--server={world.rancher_url}")
     one_clear_line(result)
+
+
+# --- 4. temp files of killed writers ---
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait(timeout=10)
+    return child.pid
+
+
+def live_names(world) -> set[str]:
+    return {token["name"] for token in world.tokens()}
+
+
+def test_logout_revokes_a_token_left_in_a_killed_writers_temp_file(logged_in, world):
+    assert logged_in.ace("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001").returncode == 0
+    [path] = logged_in.server_files()
+    orphan = path.with_name(f"{path.name}.{dead_pid()}.123456789.tmp")
+    orphan.write_text(path.read_text())  # the writer was killed after writing the temp file, before the rename
+    hidden = logged_in.stored_token("c-m-prod0001")["token"].split(":")[0]
+    logged_in.edit_store(lambda data: data["logins"]["admin"]["clusters"].clear())
+    assert hidden in live_names(world)
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert hidden not in live_names(world)
+    assert not orphan.exists()
+
+
+def test_the_next_write_removes_temp_files_of_dead_writers_only(logged_in, world):
+    [path] = logged_in.server_files()
+    dead = path.with_name(f"{path.name}.{dead_pid()}.1.tmp")
+    alive = path.with_name(f"{path.name}.{os.getpid()}.2.tmp")  # this test's own pid: a writer still running
+    for planted in (dead, alive):
+        planted.write_text(path.read_text())
+    kube_dead = logged_in.kubeconfig.with_name(f"{logged_in.kubeconfig.name}.{dead_pid()}.3.tmp")
+    logged_in.exec_kubeconfig("c-m-prod0001", current="prod")
+    kube_dead.write_text(logged_in.kubeconfig.read_text())
+    assert logged_in.ace("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001").returncode == 0
+    assert not dead.exists() and alive.exists()
+    assert logged_in.ace("switch", "prod-fqdn").returncode == 0
+    assert not kube_dead.exists()
+    alive.unlink()
