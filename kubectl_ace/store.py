@@ -118,6 +118,28 @@ class Store:
         """The lock of an interactive login: one prompt or browser tab at a time per server."""
         return f"{server_key(server)}.login"
 
+    # --- permissions ---
+
+    def keep_private(self, fd: int, path: str) -> None:
+        """Repair an open server file readable by others to 0600, and its folders to 0700, warning once each."""
+        mode = os.fstat(fd).st_mode & 0o777  # the file already open: no path lookup
+        if mode & 0o077:
+            try:
+                os.fchmod(fd, 0o600)
+                _warn(f"the token store file {path} was open to others (mode {mode:04o}); set it to 0600")
+            except OSError as err:
+                _warn(f"the token store file {path} is open to others (mode {mode:04o}) and cannot be "
+                      f"repaired: {err.strerror}")
+        for folder in (self.directory, os.path.dirname(path)):
+            try:
+                mode = os.stat(folder).st_mode & 0o777
+                if mode & 0o077:
+                    os.chmod(folder, 0o700)
+                    _warn(f"the token store directory {folder} was open to others (mode {mode:04o}); set it "
+                          "to 0700")
+            except OSError:
+                pass
+
     # --- server records ---
 
     def read(self, server: str) -> ServerRecord | None:
@@ -126,6 +148,8 @@ class Store:
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
+                if PRIVATE_MODES:
+                    self.keep_private(handle.fileno(), path)
         except FileNotFoundError:
             return None
         except OSError as err:
@@ -322,6 +346,13 @@ class Store:
     def ensure_record(self, server: str, cacert: str | None, insecure: bool) -> None:
         """A record that says how to trust Rancher, for a server nobody logged in to yet."""
         self.update(server, lambda current: current or ServerRecord(server, cacert, insecure))
+
+
+PRIVATE_MODES = sys.platform != "win32"  # POSIX modes; Windows keeps the store private by its ACLs
+
+
+def _warn(message: str) -> None:
+    print(f"kubectl-ace: {message}", file=sys.stderr)
 
 
 def parse(path: str, text: str, server: str) -> ServerRecord:

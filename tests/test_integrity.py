@@ -252,3 +252,19 @@ def test_the_next_write_removes_temp_files_of_dead_writers_only(logged_in, world
     assert logged_in.ace("switch", "prod-fqdn").returncode == 0
     assert not kube_dead.exists()
     alive.unlink()
+
+
+# --- 5. loose permissions ---
+
+def test_a_loose_store_file_and_directory_are_repaired_with_one_warning(logged_in, world):
+    logged_in.exec_kubeconfig("c-m-prod0001", current="prod")
+    [path] = logged_in.server_files()
+    path.chmod(0o644)
+    logged_in.store.chmod(0o755)
+    first = logged_in.kubectl("get", "namespaces")
+    assert first.returncode == 0, first.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert logged_in.store.stat().st_mode & 0o777 == 0o700
+    assert first.stderr.count("was open to others") == 2, first.stderr
+    again = logged_in.kubectl("get", "namespaces")
+    assert again.returncode == 0 and "open to others" not in again.stderr
