@@ -83,6 +83,15 @@ class Store:
         write_atomic(path, pem.encode(), mode=0o644)
         return path
 
+    def drop_ca_unless_known(self, server: str) -> None:
+        """Remove the CA file written for a server that has no record (a login that failed keeps nothing)."""
+        if self.read(server) is not None:
+            return
+        try:
+            os.unlink(os.path.join(self.directory, "ca", server_key(server) + ".pem"))
+        except OSError:
+            pass
+
     # --- locks ---
 
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT):

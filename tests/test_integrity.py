@@ -268,3 +268,31 @@ def test_a_loose_store_file_and_directory_are_repaired_with_one_warning(logged_i
     assert first.stderr.count("was open to others") == 2, first.stderr
     again = logged_in.kubectl("get", "namespaces")
     assert again.returncode == 0 and "open to others" not in again.stderr
+
+
+# --- 6. smaller ones ---
+
+def test_force_refresh_while_rancher_is_down_fails_with_the_reason(logged_in, world):
+    args = ("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001")
+    assert logged_in.ace(*args).returncode == 0
+    world.rancher.set_mode("stopped")
+    result = logged_in.ace(*args, "--force-refresh")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "cannot get a new token" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_failed_login_leaves_no_ca_file(sandbox, world):
+    result = sandbox.ace("login", "--server", world.rancher_url, "--user", "admin", "--password-stdin",
+                         "--cacert", str(world.rancher_ca_file), input="wrong-password\n")
+    assert result.returncode != 0
+    assert not list((sandbox.store / "ca").glob("*.pem"))
+
+
+def test_a_generated_kubeconfig_that_is_not_yaml_reads_cleanly(logged_in, world):
+    world.add_fault("wrong-type", "/v3/clusters/c-m-prod0001", method="POST",
+                    body=b'{"type": "generateKubeconfigOutput", "config": "clusters: [unclosed"}')
+    result = logged_in.ace("kubeconfig", "c-m-prod0001", f"--server={world.rancher_url}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "the kubeconfig Rancher generated for cluster" in result.stderr
+    assert "kubeconfig the kubeconfig" not in result.stderr
