@@ -39,6 +39,7 @@ class Check:
 def run_all(explicit_kubeconfig: str | None, store: Store, environ: dict | None = None) -> list[Check]:
     """Every check, in the order a user would fix things."""
     environ = dict(os.environ) if environ is None else environ
+    store_check = check_store(store.directory)  # first: the kubectl runs below would repair loose modes
     checks = [check_plugin(environ), check_kubectl(environ), check_kuberc(environ)]
     try:
         config = kubeconfig_files.load(explicit_kubeconfig, environ)
@@ -48,7 +49,7 @@ def run_all(explicit_kubeconfig: str | None, store: Store, environ: dict | None 
     contexts = _rancher_contexts(config) if config else {}
     if config is not None:
         checks += check_stanzas(config, contexts)
-    checks.append(check_store(store.directory))
+    checks.append(store_check)
     try:
         known = store.servers()
     except AceError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from kubectl_ace.errors import StoreError
@@ -23,11 +24,62 @@ def temp_name(path: str) -> str:
     return f"{path}.{os.getpid()}.{time.monotonic_ns()}{TMP_SUFFIX}"
 
 
+def writer_of(name: str) -> int | None:
+    """The pid in a temp file name `<file>.<pid>.<ns>.tmp`, or None when the name is not one of ours."""
+    if not name.endswith(TMP_SUFFIX):
+        return None
+    parts = name[:-len(TMP_SUFFIX)].rsplit(".", 2)
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return int(parts[1])
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process with this pid exists (a pid we may not signal belongs to someone, so it exists)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        return True  # os.kill(pid, 0) would end the process there: leave Windows temp files alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def orphans(folder: str) -> list[str]:
+    """Temp files in `folder` whose writer is gone (killed between write and rename)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        pid = writer_of(name)
+        if pid is not None and not is_running(pid):
+            found.append(os.path.join(folder, name))
+    return sorted(found)
+
+
+def remove_orphans(folder: str) -> None:
+    """Delete the temp files dead writers left in `folder` (they may hold secrets)."""
+    for path in orphans(folder):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Write a temporary file beside `path`, flush it to disk, then rename it over `path`.
 
     durable=False skips the fsync, for small marks whose loss costs nothing (the rename stays atomic).
+    A durable write also removes the temp files dead writers left in the folder.
     """
+    if durable:
+        remove_orphans(os.path.dirname(path) or ".")
     tmp = temp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)

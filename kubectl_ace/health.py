@@ -42,8 +42,9 @@ class Target:
     """Something to probe: a URL path on an endpoint, with the token and CA to use."""
 
     def __init__(self, key: str, url: str, path: str, token: str | None = None, ca_pem: str = "",
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, expect: str = "kubernetes") -> None:
         self.key = key
+        self.expect = expect  # "kubernetes": a JSON object from the Kubernetes API; "pong": Rancher's /ping
         self.url = url.rstrip("/")
         self.path = path
         self.token = token
@@ -87,7 +88,7 @@ class Result:
 
 
 def rancher_target(server: str, ca_pem: str = "", insecure: bool = False) -> Target:
-    return Target("rancher", server, "/ping", None, ca_pem, insecure)
+    return Target("rancher", server, "/ping", None, ca_pem, insecure, expect="pong")
 
 
 def proxy_key(cluster_id: str | None) -> str:
@@ -132,6 +133,7 @@ def probe(target: Target, settings: Settings) -> Result:
             answer = conn.getresponse()
             body = answer.read(512)
             status = answer.status
+            content_type = (answer.getheader("Content-Type") or "").split(";")[0].strip().lower()
         finally:
             sock.close()
     except ssl.SSLCertVerificationError as err:
@@ -148,7 +150,22 @@ def probe(target: Target, settings: Settings) -> Result:
     if status >= 500:
         text = body.decode("utf-8", "replace").strip().splitlines()[0][:120] if body.strip() else ""
         return Result(target.key, False, status, latency, text)
+    foreign = not_the_api(target, content_type, body)
+    if foreign:
+        # A portal, proxy or login page answering in the API's place: kubectl cannot use it.
+        return Result(target.key, False, status, latency, foreign)
     return Result(target.key, True, status, latency, "token refused" if status == 401 else "")
+
+
+def not_the_api(target: Target, content_type: str, body: bytes) -> str:
+    """Why an answer below 500 is not the one the target's API gives ("" when it is)."""
+    if target.expect == "pong":
+        if body.strip() == b"pong" or content_type == "application/json":
+            return ""
+    elif "json" in content_type and body.lstrip().startswith(b"{"):
+        return ""  # a Status, the version object or the object asked for: all JSON objects
+    what = "an HTML page" if "html" in content_type or body.lstrip()[:1] == b"<" else (content_type or "no content type")
+    return f"answered with {what}, not the {'Rancher' if target.expect == 'pong' else 'Kubernetes'} API"
 
 
 def probe_all(targets: list[Target], settings: Settings) -> dict[str, Result]:

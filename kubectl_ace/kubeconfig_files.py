@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass, field
 
 import yaml
@@ -15,6 +18,7 @@ from kubectl_ace.files import write_atomic
 from kubectl_ace.kubectl_process import kubeconfig_files
 from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server
+
 CURRENT_CONTEXT_LINE = re.compile(r"^current-context:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
 PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]*$")
 
@@ -94,7 +98,8 @@ def parse(text: str, path: str) -> dict | None:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise InputError(f"kubeconfig {path} is not valid YAML{where}; fix or move it") from None
+        subject = path if path.startswith("the ") else f"kubeconfig {path}"  # a file, or a described text
+        raise InputError(f"{subject} is not valid YAML{where}; fix or move it") from None
     if data is None:
         return None
     if not isinstance(data, dict) or not all(isinstance(data.get(k) or [], list)
@@ -175,25 +180,74 @@ def quote_like(value: str, old: str) -> str:
     return value
 
 
-def edit_file(path: str, change) -> None:
-    """Rewrite a kubeconfig through `change(text) -> text`, atomically, keeping its mode (and its symlink)."""
+def edit_file(path: str, change, *, whole: bool = False) -> None:
+    """Rewrite a kubeconfig through `change(text) -> text`, atomically, keeping its mode (and its symlink).
+
+    Call it holding locked_file(path). A file that exists but reads empty is never written back (a writer
+    that truncates in place, as kubectl does, may be half-way), unless `whole` replaces the file outright.
+    """
     real = os.path.realpath(path)
     try:
         with open(real, encoding="utf-8") as handle:
             text = handle.read()
-        mode = os.stat(real).st_mode & 0o777
+            mode = os.fstat(handle.fileno()).st_mode & 0o777
     except FileNotFoundError:
-        text, mode = "", 0o600
-    new = change(text)
-    if new != text:
+        text, mode = None, 0o600
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read kubeconfig {path}: {getattr(err, 'strerror', None) or err}") from None
+    if text is not None and not text.strip() and not whole:
+        raise InputError(f"kubeconfig {path} reads as empty (another program may be rewriting it); left it "
+                         "unchanged; rerun, or delete the file if it should be empty")
+    new = change(text or "")
+    if new != (text or ""):
         write_atomic(real, new.encode("utf-8"), mode=mode)
 
 
-def locked_file(path: str, store: Store, timeout: float = 10.0):
-    """A lock for one kubeconfig file, kept in the store's lock folder (never beside the kubeconfig)."""
-    import hashlib
-    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
-    return store.locked(f"kubeconfig-{digest}", timeout, f"editing {path}")
+LOCK_WAIT = 10.0         # kubectl holds its lock for milliseconds; longer means a crashed writer left it behind
+LOCK_NOTICE_AFTER = 0.5  # say what is being waited for once the wait is long enough to be noticed
+
+
+def lock_name(path: str) -> str:
+    """client-go's lockName: the kubeconfig path as given, plus `.lock`."""
+    return path + ".lock"
+
+
+@contextlib.contextmanager
+def locked_file(path: str, store: Store | None = None, timeout: float = LOCK_WAIT):
+    """Hold kubectl's own lock on a kubeconfig: `<path>.lock` made with O_CREAT|O_EXCL, removed afterwards.
+
+    kubectl (client-go's lockFile) fails at once when the lock exists; we wait a bounded time and retry,
+    so a kubectl edit and ours never interleave. `store` is unused (the lock lives beside the file).
+    """
+    lock = lock_name(path)
+    started = time.monotonic()
+    told = False
+    pause = 0.002
+    while True:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0)
+            break
+        except FileExistsError:
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise InputError(f"gave up after {timeout:.0f} s waiting for {lock} (kubectl's lock on the "
+                                 f"kubeconfig); if no kubectl is running, delete {lock}") from None
+            if not told and waited >= LOCK_NOTICE_AFTER:
+                print(f"kubectl-ace: waiting for {lock} (another program is editing {path})", file=sys.stderr,
+                      flush=True)
+                told = True
+            time.sleep(min(pause, timeout - waited))
+            pause = min(pause * 2, 0.05)
+        except OSError as err:
+            raise InputError(f"cannot lock kubeconfig {path} ({lock}): {err.strerror}") from None
+    os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
 
 
 # --- reading cluster entries ---
@@ -348,7 +402,7 @@ def write_new(path: str, data: dict, store: Store) -> None:
     """Replace a kubeconfig file whole (kubectl ace kubeconfig -o): atomically, keeping its mode, else 0600."""
     ensure_parent(path)
     with locked_file(path, store):
-        edit_file(path, lambda text: dump(data, text))
+        edit_file(path, lambda text: dump(data, text), whole=True)
 
 
 def ensure_parent(path: str) -> None:

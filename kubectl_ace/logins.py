@@ -110,7 +110,7 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
     """
     server = normalize_server(server)
     result = LogoutResult(server)
-    record = store.read(server)
+    record = store.with_orphans(server, store.read(server))  # killed writers' temp files hold live tokens too
     if record is None:
         return result
     client = connect.rancher_client(store, server, connect.trust_for(record))

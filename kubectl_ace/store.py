@@ -14,7 +14,7 @@ import time
 
 from kubectl_ace import jsonlite
 from kubectl_ace.errors import StoreError
-from kubectl_ace.files import ensure_private_dir, write_atomic
+from kubectl_ace.files import ensure_private_dir, orphans, remove_orphans, write_atomic
 from kubectl_ace.records import ClusterToken, Login, ServerRecord
 from kubectl_ace.urls import server_key
 
@@ -83,6 +83,15 @@ class Store:
         write_atomic(path, pem.encode(), mode=0o644)
         return path
 
+    def drop_ca_unless_known(self, server: str) -> None:
+        """Remove the CA file written for a server that has no record (a login that failed keeps nothing)."""
+        if self.read(server) is not None:
+            return
+        try:
+            os.unlink(os.path.join(self.directory, "ca", server_key(server) + ".pem"))
+        except OSError:
+            pass
+
     # --- locks ---
 
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT):
@@ -118,6 +127,28 @@ class Store:
         """The lock of an interactive login: one prompt or browser tab at a time per server."""
         return f"{server_key(server)}.login"
 
+    # --- permissions ---
+
+    def keep_private(self, fd: int, path: str) -> None:
+        """Repair an open server file readable by others to 0600, and its folders to 0700, warning once each."""
+        mode = os.fstat(fd).st_mode & 0o777  # the file already open: no path lookup
+        if mode & 0o077:
+            try:
+                os.fchmod(fd, 0o600)
+                _warn(f"the token store file {path} was open to others (mode {mode:04o}); set it to 0600")
+            except OSError as err:
+                _warn(f"the token store file {path} is open to others (mode {mode:04o}) and cannot be "
+                      f"repaired: {err.strerror}")
+        for folder in (self.directory, os.path.dirname(path)):
+            try:
+                mode = os.stat(folder).st_mode & 0o777
+                if mode & 0o077:
+                    os.chmod(folder, 0o700)
+                    _warn(f"the token store directory {folder} was open to others (mode {mode:04o}); set it "
+                          "to 0700")
+            except OSError:
+                pass
+
     # --- server records ---
 
     def read(self, server: str) -> ServerRecord | None:
@@ -126,6 +157,8 @@ class Store:
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
+                if PRIVATE_MODES:
+                    self.keep_private(handle.fileno(), path)
         except FileNotFoundError:
             return None
         except OSError as err:
@@ -177,12 +210,46 @@ class Store:
             if record is None:
                 if current is not None:
                     os.unlink(path)
+                remove_orphans(os.path.dirname(path))
                 return None
             record.server = server
             import json
             text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
             write_atomic(path, text.encode())
             return record
+
+    def with_orphans(self, server: str, record: ServerRecord | None) -> ServerRecord | None:
+        """The record plus the logins and tokens found in temp files of killed writers (for logout to revoke).
+
+        Each orphan's login is added under a name of its own unless it is the same login; its cluster
+        tokens go under the current login of that user when they are not already there.
+        """
+        path = self.server_file(server)
+        found = []
+        for tmp in orphans(os.path.dirname(path)):
+            if not tmp.startswith(path + "."):
+                continue
+            try:
+                with open(tmp, encoding="utf-8") as handle:
+                    found.append(parse(tmp, handle.read(), server))
+            except (OSError, StoreError):
+                continue  # cut off mid-write: nothing readable in it
+        if not found:
+            return record
+        merged = record or ServerRecord(server)
+        known = {entry.token for login in merged.logins.values() for entry in login.clusters.values()}
+        for index, orphan in enumerate(found):
+            for name, login in orphan.logins.items():
+                home = merged.logins.get(name)
+                if home is None or (login.token and login.token != home.token):
+                    merged.logins[f"{name}~orphan{index}"] = login
+                    known.update(entry.token for entry in login.clusters.values())
+                    continue
+                for key, entry in login.clusters.items():
+                    if entry.token not in known:
+                        home.clusters[f"{key}~orphan{index}"] = entry
+                        known.add(entry.token)
+        return merged
 
     # --- the edits ---
 
@@ -298,6 +365,13 @@ class Store:
                 current.token_api = api
             return current
         self.update(server, put)
+
+
+PRIVATE_MODES = sys.platform != "win32"  # POSIX modes; Windows keeps the store private by its ACLs
+
+
+def _warn(message: str) -> None:
+    print(f"kubectl-ace: {message}", file=sys.stderr)
 
 
 def parse(path: str, text: str, server: str) -> ServerRecord:

@@ -110,6 +110,8 @@ def renew(req: Request, seen: ClusterToken | None) -> Credential:
                 held.record, login = logins.log_in_for(req, held.record, login, trust_of(req, held.record))
             return mint_and_save(req, held.record, login)
         except RancherUnreachable as err:
+            if req.force_refresh:  # the user asked for a new token: the old one is what they do not want
+                raise RancherUnreachable(f"cannot get a new token for {req.what}: {err.message}", err.detail) from None
             if cached and cached.is_usable(now):
                 return Credential.of(cached)  # it still works, e.g. at ACE
             if cached:

@@ -53,9 +53,13 @@ def run(args) -> int:
     options = login_flows.LoginOptions(auth_flow=args.auth_flow, open_browser=False if args.no_browser else None,
                                  timeout=parse_duration(args.login_timeout, "--login-timeout")
                                  if args.login_timeout else None)
-    result = logins.log_in(server, store, provider=args.auth_provider, user=args.user, password=password,
-                          api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
-                          ttl_seconds=parse_duration(args.ttl) if args.ttl else None, options=options)
+    try:
+        result = logins.log_in(server, store, provider=args.auth_provider, user=args.user, password=password,
+                               api_key=api_key, cacert_pem=cacert, insecure=args.insecure_skip_tls_verify,
+                               ttl_seconds=parse_duration(args.ttl) if args.ttl else None, options=options)
+    except BaseException:
+        store.drop_ca_unless_known(server)  # a failed login keeps nothing, not even Rancher's CA
+        raise
     if result.origin == "api-key":
         until = ("the key never expires" if result.expires is None
                  else f"the key expires at {local_time(result.expires)}")

@@ -35,11 +35,13 @@ def convert_file(path: str, store: Store) -> FileResult:
         try:
             with open(real, encoding="utf-8") as handle:
                 text = handle.read()
-            mode = os.stat(real).st_mode & 0o777
+                mode = os.fstat(handle.fileno()).st_mode & 0o777
         except FileNotFoundError:
             raise InputError(f"{path} does not exist") from None
         except (OSError, UnicodeDecodeError) as err:
             raise InputError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+        if not text.strip():
+            raise InputError(f"{path} reads as empty (another program may be rewriting it); nothing was changed")
         conversion = convert_data(kubeconfig_files.parse(text, path), path)
         result = FileResult(path, conversion)
         if not conversion.changed:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import http.client
 import time
 
 import requests
+import urllib3
 
 from kubectl_ace.errors import AuthenticationFailed, RancherError, RancherUnreachable
 
@@ -51,7 +53,6 @@ class Client:
         self.verify = (ca_file or True) if verify else False
         self.timeout = (connect_timeout, read_timeout)
         if not verify:
-            import urllib3
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def request(self, method: str, path: str, *, token: str | None = None, body=None,
@@ -79,6 +80,11 @@ class Client:
                                      _reason(err)) from None
         except requests.exceptions.ConnectionError as err:
             raise RancherUnreachable(f"cannot reach Rancher at {self.server}: {_reason(err)}") from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.ProtocolError, http.client.IncompleteRead):
+            # Content-Length promised more than came: a proxy or Rancher closed the connection mid-answer.
+            raise RancherUnreachable(f"Rancher at {self.server} broke off its answer to {method} {path} "
+                                     "(the connection closed before the whole body came); try again") from None
         except requests.exceptions.RequestException as err:
             raise RancherError(f"request to {self.server} failed: {_reason(err)}") from None
         received_at = time.time()
