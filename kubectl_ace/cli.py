@@ -8,8 +8,19 @@ from kubectl_ace import argv as argv_reader
 from kubectl_ace.errors import AceError
 
 # Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
-COMMANDS = ("login", "logout", "kubeconfig", "convert", "doctor", "token", "status", "switch", "kubectl", "completion",
-            "version")
+COMMANDS = (
+    "login",
+    "logout",
+    "kubeconfig",
+    "convert",
+    "doctor",
+    "token",
+    "status",
+    "switch",
+    "kubectl",
+    "completion",
+    "version",
+)
 GLOBAL_VALUE_FLAGS = ("--kubeconfig", "--context", "--store")
 
 
@@ -20,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
         index = argv_reader.subcommand_at(argv, "token", GLOBAL_VALUE_FLAGS)
         if index is not None:
             from kubectl_ace.commands import token
-            return token.run(argv[index + 1:] + argv[:index])  # the hot path: no argparse
+
+            return token.run(argv[index + 1 :] + argv[:index])  # the hot path: no argparse
         index = argv_reader.subcommand_at(argv, "kubectl", GLOBAL_VALUE_FLAGS)
         if index is not None:
             from kubectl_ace.commands import kubectl
+
             head = argv[:index]
             values = argv_reader.flag_values(head, GLOBAL_VALUE_FLAGS)
-            return kubectl.run_raw(argv[index + 1:], {name[2:]: value for name, value in values.items()})
+            return kubectl.run_raw(argv[index + 1 :], {name[2:]: value for name, value in values.items()})
         return dispatch(argv)
     except AceError as err:
         if not err.already_said:  # kubectl runs the plugin again for each retry: a notice is said once
@@ -42,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug: one line, the traceback only with -v
         if verbose:
             import traceback
+
             traceback.print_exc()
         print(f"kubectl-ace: internal error ({type(err).__name__}); rerun with -v and report it", file=sys.stderr)
         return 70
@@ -67,14 +81,24 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file to use")
     common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context to use")
-    common.add_argument("--store", default=argparse.SUPPRESS,
-                        help="token store directory (default: $KUBECTL_ACE_STORE or the user data directory)")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="more detail on errors (secrets are never shown)")
+    common.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        help="token store directory (default: $KUBECTL_ACE_STORE or the user data directory)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="more detail on errors (secrets are never shown)",
+    )
 
-    parser = argparse.ArgumentParser(prog="kubectl ace", parents=[common],
-                                     description="Rancher credentials for kubectl, with failover to the "
-                                                 "Authorized Cluster Endpoint.")
+    parser = argparse.ArgumentParser(
+        prog="kubectl ace",
+        parents=[common],
+        description="Rancher credentials for kubectl, with failover to the Authorized Cluster Endpoint.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"kubectl_ace.commands.{name}")

@@ -22,12 +22,14 @@ class Trust:
         self.insecure = insecure
 
 
-def trust_for(record: ServerRecord | None, *, cacert: str | None = None, insecure: bool = False,
-              proxy_ca: str = "") -> Trust:
+def trust_for(
+    record: ServerRecord | None, *, cacert: str | None = None, insecure: bool = False, proxy_ca: str = ""
+) -> Trust:
     """An explicit CA (--cacert, --cacerts) wins, else the login's, else the CA the kubeconfig trusts for this
     Rancher's proxy (as the Rancher UI writes it, or as kubectl passed it to the plugin)."""
-    return Trust(cacert or (record.cacert if record else None) or proxy_ca or None,
-                 insecure or bool(record and record.insecure))
+    return Trust(
+        cacert or (record.cacert if record else None) or proxy_ca or None, insecure or bool(record and record.insecure)
+    )
 
 
 def rancher_client(store: Store, server: str, trust: Trust, timeouts: tuple[float, float] = EXEC_TIMEOUTS):
@@ -35,8 +37,9 @@ def rancher_client(store: Store, server: str, trust: Trust, timeouts: tuple[floa
     from kubectl_ace.rancher.client import Client
 
     ca_file = store.ca_file(server, trust.cacert) if trust.cacert else None
-    return Client(server, ca_file=ca_file, verify=not trust.insecure, connect_timeout=timeouts[0],
-                  read_timeout=timeouts[1])
+    return Client(
+        server, ca_file=ca_file, verify=not trust.insecure, connect_timeout=timeouts[0], read_timeout=timeouts[1]
+    )
 
 
 def read_ca(path: str) -> str:

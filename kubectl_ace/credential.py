@@ -19,8 +19,13 @@ class ExecInfo:
     """What kubectl told the plugin in KUBERNETES_EXEC_INFO."""
 
     # A plain class: dataclasses costs ~10 ms of imports on every kubectl call.
-    def __init__(self, api_version: str = V1BETA1, interactive: bool = False,
-                 cluster: dict | None = None, from_kubectl: bool = False) -> None:
+    def __init__(
+        self,
+        api_version: str = V1BETA1,
+        interactive: bool = False,
+        cluster: dict | None = None,
+        from_kubectl: bool = False,
+    ) -> None:
         self.api_version = api_version
         self.interactive = interactive
         self.cluster = cluster or {}  # spec.cluster, present with provideClusterInfo
@@ -70,8 +75,9 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
     cluster = {} if cluster is None else cluster
     if not isinstance(cluster, dict):
         raise InputError("KUBERNETES_EXEC_INFO has a spec.cluster that is not an object")
-    return ExecInfo(api_version=version, interactive=bool(spec.get("interactive", False)),
-                    cluster=cluster, from_kubectl=True)
+    return ExecInfo(
+        api_version=version, interactive=bool(spec.get("interactive", False)), cluster=cluster, from_kubectl=True
+    )
 
 
 def decode_ca(data: str) -> str:
@@ -79,6 +85,7 @@ def decode_ca(data: str) -> str:
     if not data:
         return ""
     import base64
+
     try:
         return base64.b64decode(data).decode()
     except (ValueError, UnicodeDecodeError):

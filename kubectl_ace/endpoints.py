@@ -18,7 +18,7 @@ class Endpoint:
 
     def __init__(self, context: str, kind: str, url: str, ca_data: str = "", insecure: bool = False) -> None:
         self.context = context
-        self.kind = kind        # "proxy", "fqdn" or "node"
+        self.kind = kind  # "proxy", "fqdn" or "node"
         self.url = url
         self.ca_data = ca_data  # PEM
         self.insecure = insecure
@@ -38,7 +38,7 @@ class ClusterEndpoints:
     __slots__ = ("server", "cluster_id", "proxy", "ace")
 
     def __init__(self, server: str, cluster_id: str, proxy: Endpoint | None, ace: list[Endpoint]) -> None:
-        self.server = server    # the Rancher URL
+        self.server = server  # the Rancher URL
         self.cluster_id = cluster_id
         self.proxy = proxy
         self.ace = ace
@@ -99,8 +99,13 @@ def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
             if sibling is None or (endpoint_of(config, sibling) or ("", "", ""))[:2] != (server, cluster_id):
                 continue
             kind = "fqdn" if name.endswith("-fqdn") else "node"
-        endpoint = Endpoint(name, kind, cluster.body.get("server", ""), ca_pem(cluster.body),
-                            bool(cluster.body.get("insecure-skip-tls-verify")))
+        endpoint = Endpoint(
+            name,
+            kind,
+            cluster.body.get("server", ""),
+            ca_pem(cluster.body),
+            bool(cluster.body.get("insecure-skip-tls-verify")),
+        )
         if kind == "proxy":
             if proxy is None or name == context:
                 proxy = endpoint

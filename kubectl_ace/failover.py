@@ -17,9 +17,14 @@ from kubectl_ace.store import Store
 class Options:
     """Failover switches, from token flags or the environment."""
 
-    def __init__(self, failover: bool | None = None, switch_back: bool | None = None,
-                 connect_timeout: float | None = None, read_timeout: float | None = None,
-                 healthy_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        failover: bool | None = None,
+        switch_back: bool | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        healthy_ttl: float | None = None,
+    ) -> None:
         self.failover = _env_on("KUBECTL_ACE_FAILOVER") if failover is None else failover
         self.switch_back = _env_on("KUBECTL_ACE_SWITCH_BACK") if switch_back is None else switch_back
         self._timings = (connect_timeout, read_timeout, healthy_ttl)
@@ -28,6 +33,7 @@ class Options:
     def settings(self):
         """Probe settings (health is imported only when a probe or its cache is needed)."""
         from kubectl_ace import health
+
         return health.Settings(*self._timings)
 
 
@@ -48,6 +54,7 @@ def locate(cluster: dict, server_hint: str = "") -> Location | None:
     url = (cluster.get("server") or "").rstrip("/")
     config = cluster.get("config")
     from kubectl_ace.urls import classify
+
     found = classify(url, config.get("kubectl-ace") if isinstance(config, dict) else None)
     if found is not None:
         return Location(found[0], found[1], found[2], url)
@@ -68,8 +75,7 @@ class Due:
         self.switch = switch  # switch back: the tool's own switch to undo (switches.Switch)
 
 
-def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store: Store,
-          options: Options) -> Due | None:
+def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store: Store, options: Options) -> Due | None:
     """Before handing kubectl a token: is a fail-over from a dead proxy due, or a switch back to a healthy one?"""
     if not options.failover and not options.switch_back:
         return None
@@ -82,6 +88,7 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
         return proxy_guard(where, cluster, token, store, options) if options.failover else None
     if options.switch_back:
         from kubectl_ace import switches
+
         mine = switches.mine(store, where.server, cluster_id or where.cluster_id)
         if mine is not None:
             return Due("switch back", where, switch=mine)
@@ -90,13 +97,15 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
 
 def proxy_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
     from kubectl_ace import health
+
     settings = options.settings
     result = health.cached(store, where.server, health.proxy_key(where.cluster_id), settings)
     if result is None:  # stale: only now is the CA needed, for a probe
         record = store.read(where.server)
         ca = decode_ca(cluster.get("certificate-authority-data") or "") or ((record.cacert if record else "") or "")
-        target = health.proxy_target(where.server, where.cluster_id, token, ca,
-                                     bool(cluster.get("insecure-skip-tls-verify")))
+        target = health.proxy_target(
+            where.server, where.cluster_id, token, ca, bool(cluster.get("insecure-skip-tls-verify"))
+        )
         result = health.refresh(store, where.server, [target], settings)[target.key]
     return None if result.reachable else Due("fail over", where, result)
 
@@ -104,6 +113,7 @@ def proxy_guard(where: Location, cluster: dict, token: str, store: Store, option
 def resolved_cluster(store: Store) -> dict:
     """The cluster entry kubectl is using, as exec cluster info, cached by the kubeconfig files' mtimes."""
     from kubectl_ace import kubectl_process
+
     kube_file, context = kubectl_process.kubectl_args()
     paths, _ = kubectl_process.kubeconfig_files(kube_file)
     stamps = []
@@ -123,6 +133,7 @@ def resolved_cluster(store: Store) -> dict:
     except (OSError, ValueError, AttributeError, KeyError):
         pass
     from kubectl_ace import kubeconfig_files
+
     try:
         config = kubeconfig_files.load(kube_file)
         entry = config.cluster_of(context or config.current_context)
@@ -130,19 +141,24 @@ def resolved_cluster(store: Store) -> dict:
         entry = None
     cluster: dict = {}
     if entry is not None:
-        cluster = {"server": entry.body.get("server", ""),
-                   "insecure-skip-tls-verify": bool(entry.body.get("insecure-skip-tls-verify"))}
+        cluster = {
+            "server": entry.body.get("server", ""),
+            "insecure-skip-tls-verify": bool(entry.body.get("insecure-skip-tls-verify")),
+        }
         pem = kubeconfig_files.ca_pem(entry.body)
         if pem:
             import base64
+
             cluster["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
         from kubectl_ace.endpoints import extension_of
+
         ext = extension_of(entry.body)
         if ext:
             cluster["config"] = {"kubectl-ace": ext}
     import json
 
     from kubectl_ace.files import write_atomic
+
     store.ensure("state")
     write_atomic(cache_path, json.dumps({"key": key, "cluster": cluster}).encode())
     return cluster

@@ -28,7 +28,7 @@ def writer_of(name: str) -> int | None:
     """The pid in a temp file name `<file>.<pid>.<ns>.tmp`, or None when the name is not one of ours."""
     if not name.endswith(TMP_SUFFIX):
         return None
-    parts = name[:-len(TMP_SUFFIX)].rsplit(".", 2)
+    parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
     if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
         return None
     return int(parts[1])

@@ -16,20 +16,26 @@ from kubectl_ace.urls import proxy_url
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
-HEALTHY_TTL = 10.0    # trust a healthy result this long: longer, and the first calls after an outage hang
-UNHEALTHY_TTL = 3.0   # probe a failed target again this soon
+HEALTHY_TTL = 10.0  # trust a healthy result this long: longer, and the first calls after an outage hang
+UNHEALTHY_TTL = 3.0  # probe a failed target again this soon
 
 
 class Settings:
     """Probe timeouts and cache lifetimes, from flags or the environment."""
 
-    def __init__(self, connect_timeout: float | None = None, read_timeout: float | None = None,
-                 healthy_ttl: float | None = None, unhealthy_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        healthy_ttl: float | None = None,
+        unhealthy_ttl: float | None = None,
+    ) -> None:
         env = os.environ
         self.connect_timeout = connect_timeout or _float(env.get("KUBECTL_ACE_CONNECT_TIMEOUT"), CONNECT_TIMEOUT)
         self.read_timeout = read_timeout or _float(env.get("KUBECTL_ACE_PROBE_TIMEOUT"), READ_TIMEOUT)
-        self.healthy_ttl = healthy_ttl if healthy_ttl is not None else _float(env.get("KUBECTL_ACE_HEALTH_TTL"),
-                                                                                HEALTHY_TTL)
+        self.healthy_ttl = (
+            healthy_ttl if healthy_ttl is not None else _float(env.get("KUBECTL_ACE_HEALTH_TTL"), HEALTHY_TTL)
+        )
         self.unhealthy_ttl = unhealthy_ttl if unhealthy_ttl is not None else min(UNHEALTHY_TTL, self.healthy_ttl)
 
     @property
@@ -41,8 +47,16 @@ class Settings:
 class Target:
     """Something to probe: a URL path on an endpoint, with the token and CA to use."""
 
-    def __init__(self, key: str, url: str, path: str, token: str | None = None, ca_pem: str = "",
-                 insecure: bool = False, expect: str = "kubernetes") -> None:
+    def __init__(
+        self,
+        key: str,
+        url: str,
+        path: str,
+        token: str | None = None,
+        ca_pem: str = "",
+        insecure: bool = False,
+        expect: str = "kubernetes",
+    ) -> None:
         self.key = key
         self.expect = expect  # "kubernetes": a JSON object from the Kubernetes API; "pong": Rancher's /ping
         self.url = url.rstrip("/")
@@ -55,8 +69,15 @@ class Target:
 class Result:
     """What a probe found. `reachable` means the server answered (a 401 is an auth problem, not an outage)."""
 
-    def __init__(self, key: str, reachable: bool, status: int | None = None, latency_ms: float | None = None,
-                 error: str = "", checked: float | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        reachable: bool,
+        status: int | None = None,
+        latency_ms: float | None = None,
+        error: str = "",
+        checked: float | None = None,
+    ) -> None:
         self.key = key
         self.reachable = reachable
         self.status = status
@@ -78,13 +99,24 @@ class Result:
         return self.error or "no answer"
 
     def to_dict(self) -> dict:
-        return {"reachable": self.reachable, "status": self.status, "latency_ms": self.latency_ms,
-                "error": self.error, "checked": self.checked}
+        return {
+            "reachable": self.reachable,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "checked": self.checked,
+        }
 
     @classmethod
     def from_dict(cls, key: str, data: dict) -> "Result":
-        return cls(key, bool(data.get("reachable")), data.get("status"), data.get("latency_ms"),
-                   data.get("error", ""), data.get("checked", 0.0))
+        return cls(
+            key,
+            bool(data.get("reachable")),
+            data.get("status"),
+            data.get("latency_ms"),
+            data.get("error", ""),
+            data.get("checked", 0.0),
+        )
 
 
 def rancher_target(server: str, ca_pem: str = "", insecure: bool = False) -> Target:
@@ -115,8 +147,9 @@ def probe(target: Target, settings: Settings) -> Result:
     started = time.monotonic()
     try:
         from kubectl_ace import netproxy
+
         tunnel = netproxy.proxy_for(parts.scheme, host)
-        connect_host, connect_port = (tunnel if tunnel else (host, port))
+        connect_host, connect_port = tunnel if tunnel else (host, port)
         sock = socket.create_connection((connect_host, connect_port), timeout=settings.connect_timeout)
         try:
             sock.settimeout(settings.read_timeout)
@@ -138,7 +171,7 @@ def probe(target: Target, settings: Settings) -> Result:
             sock.close()
     except ssl.SSLCertVerificationError as err:
         return Result(target.key, False, None, _ms(started), f"TLS verification failed: {err.verify_message}")
-    except socket.timeout:
+    except TimeoutError:
         return Result(target.key, False, None, _ms(started), "timed out")
     except ConnectionRefusedError:
         return Result(target.key, False, None, _ms(started), "connection refused")
@@ -164,7 +197,9 @@ def not_the_api(target: Target, content_type: str, body: bytes) -> str:
             return ""
     elif "json" in content_type and body.lstrip().startswith(b"{"):
         return ""  # a Status, the version object or the object asked for: all JSON objects
-    what = "an HTML page" if "html" in content_type or body.lstrip()[:1] == b"<" else (content_type or "no content type")
+    what = (
+        "an HTML page" if "html" in content_type or body.lstrip()[:1] == b"<" else (content_type or "no content type")
+    )
     return f"answered with {what}, not the {'Rancher' if target.expect == 'pong' else 'Kubernetes'} API"
 
 
@@ -195,8 +230,10 @@ def probe_all(targets: list[Target], settings: Settings) -> dict[str, Result]:
 
 # --- the cached state (read on the hot path) ---
 
-def fresh_results(store: Store, server: str, keys: list[str], settings: Settings,
-                  now: float | None = None) -> dict[str, Result]:
+
+def fresh_results(
+    store: Store, server: str, keys: list[str], settings: Settings, now: float | None = None
+) -> dict[str, Result]:
     """The cached results for `keys` that are still fresh enough to trust (one read of the state file)."""
     try:
         with open(store.health_file(server), encoding="utf-8") as handle:
@@ -224,6 +261,7 @@ def cached(store: Store, server: str, key: str, settings: Settings, now: float |
 def remember(store: Store, server: str, results: dict[str, Result]) -> None:
     """Merge results into the server's state file (last writer wins: it is only a cache)."""
     import json
+
     path = store.health_file(server)
     store.ensure("health")
     try:
@@ -256,6 +294,7 @@ def check(store: Store, server: str, targets: list[Target], settings: Settings) 
 
 def _tls_context(target: Target):
     import ssl
+
     if target.insecure:
         context = ssl.create_default_context()
         context.check_hostname = False

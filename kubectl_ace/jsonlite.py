@@ -26,6 +26,7 @@ def loads(text: str):
         from _json import make_scanner
     except ImportError:  # not CPython: the pure-Python json is fine there
         import json
+
         return json.loads(text)
     try:
         value, end = make_scanner(_Context())(text, _skip(text, 0))  # type: ignore[arg-type]
@@ -42,6 +43,7 @@ def quote(value: str) -> str:
         from _json import encode_basestring_ascii
     except ImportError:
         import json
+
         return json.dumps(value)
     return encode_basestring_ascii(value)
 
@@ -54,4 +56,5 @@ def _skip(text: str, pos: int) -> int:
 
 def _slow_loads(text: str):
     import json  # only on the error path
+
     return json.loads(text, parse_constant=_Context.parse_constant)

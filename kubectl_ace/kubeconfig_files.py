@@ -102,13 +102,15 @@ def parse(text: str, path: str) -> dict | None:
         raise InputError(f"{subject} is not valid YAML{where}; fix or move it") from None
     if data is None:
         return None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k) or [], list)
-                                             for k in ("clusters", "users", "contexts")):
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
+    ):
         raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
     return data
 
 
 # --- writing ---
+
 
 def current_context_file(config: Kubeconfig) -> str:
     """Where client-go writes a new current-context (writeCurrentContext)."""
@@ -140,8 +142,10 @@ def set_current_context(config: Kubeconfig, name: str, store: Store, *, only_if:
     """
     path = current_context_file(config)
     with locked_file(path, store):
-        fresh = load(config.paths[0] if config.explicit else None,
-                     None if config.explicit else {"KUBECONFIG": os.pathsep.join(config.paths)})
+        fresh = load(
+            config.paths[0] if config.explicit else None,
+            None if config.explicit else {"KUBECONFIG": os.pathsep.join(config.paths)},
+        )
         if fresh.current_context == name or (only_if is not None and fresh.current_context != only_if):
             return False
         edit_file(path, lambda text: with_current_context(text, name, path))
@@ -159,15 +163,18 @@ def with_current_context(text: str, name: str, path: str) -> str:
         match = CURRENT_CONTEXT_LINE.search(text)
         if match:
             old = match["value"]
-            result = text[:match.start("value")] + quote_like(name, old) + text[match.end("value"):]
+            result = text[: match.start("value")] + quote_like(name, old) + text[match.end("value") :]
         else:
-            result = text + ("" if text.endswith("\n") or not text else "\n") + f"current-context: {quote_like(name, '')}\n"
+            result = (
+                text + ("" if text.endswith("\n") or not text else "\n") + f"current-context: {quote_like(name, '')}\n"
+            )
     after = parse(result, path) or {}
-    if {k: v for k, v in after.items() if k != "current-context"} != {k: v for k, v in before.items()
-                                                                     if k != "current-context"} \
-            or after.get("current-context") != name:
-        raise InputError(f"cannot set current-context in {path} without changing other lines; "
-                         f"run: kubectl config use-context {name}")
+    if {k: v for k, v in after.items() if k != "current-context"} != {
+        k: v for k, v in before.items() if k != "current-context"
+    } or after.get("current-context") != name:
+        raise InputError(
+            f"cannot set current-context in {path} without changing other lines; run: kubectl config use-context {name}"
+        )
     return result
 
 
@@ -175,7 +182,11 @@ def quote_like(value: str, old: str) -> str:
     """Quote `value` the way the old value was quoted, or plainly when YAML allows it."""
     if old.startswith("'"):
         return "'" + value.replace("'", "''") + "'"
-    if old.startswith('"') or not PLAIN_SCALAR.match(value) or value.lower() in ("true", "false", "null", "yes", "no", "on", "off", "~"):
+    if (
+        old.startswith('"')
+        or not PLAIN_SCALAR.match(value)
+        or value.lower() in ("true", "false", "null", "yes", "no", "on", "off", "~")
+    ):
         return json.dumps(value)
     return value
 
@@ -196,14 +207,16 @@ def edit_file(path: str, change, *, whole: bool = False) -> None:
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read kubeconfig {path}: {getattr(err, 'strerror', None) or err}") from None
     if text is not None and not text.strip() and not whole:
-        raise InputError(f"kubeconfig {path} reads as empty (another program may be rewriting it); left it "
-                         "unchanged; rerun, or delete the file if it should be empty")
+        raise InputError(
+            f"kubeconfig {path} reads as empty (another program may be rewriting it); left it "
+            "unchanged; rerun, or delete the file if it should be empty"
+        )
     new = change(text or "")
     if new != (text or ""):
         write_atomic(real, new.encode("utf-8"), mode=mode)
 
 
-LOCK_WAIT = 10.0         # kubectl holds its lock for milliseconds; longer means a crashed writer left it behind
+LOCK_WAIT = 10.0  # kubectl holds its lock for milliseconds; longer means a crashed writer left it behind
 LOCK_NOTICE_AFTER = 0.5  # say what is being waited for once the wait is long enough to be noticed
 
 
@@ -230,11 +243,14 @@ def locked_file(path: str, store: Store | None = None, timeout: float = LOCK_WAI
         except FileExistsError:
             waited = time.monotonic() - started
             if waited >= timeout:
-                raise InputError(f"gave up after {timeout:.0f} s waiting for {lock} (kubectl's lock on the "
-                                 f"kubeconfig); if no kubectl is running, delete {lock}") from None
+                raise InputError(
+                    f"gave up after {timeout:.0f} s waiting for {lock} (kubectl's lock on the "
+                    f"kubeconfig); if no kubectl is running, delete {lock}"
+                ) from None
             if not told and waited >= LOCK_NOTICE_AFTER:
-                print(f"kubectl-ace: waiting for {lock} (another program is editing {path})", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"kubectl-ace: waiting for {lock} (another program is editing {path})", file=sys.stderr, flush=True
+                )
                 told = True
             time.sleep(min(pause, timeout - waited))
             pause = min(pause * 2, 0.05)
@@ -252,6 +268,7 @@ def locked_file(path: str, store: Store | None = None, timeout: float = LOCK_WAI
 
 # --- reading cluster entries ---
 
+
 def ca_pem(cluster: dict) -> str:
     """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
     if cluster.get("certificate-authority-data"):
@@ -268,8 +285,11 @@ def ca_pem(cluster: dict) -> str:
 def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:
     """Contexts whose cluster has this server URL."""
     wanted = server_url.rstrip("/")
-    return [name for name in config.contexts
-            if (config.cluster_of(name) or Entry("", {}, "")).body.get("server", "").rstrip("/") == wanted]
+    return [
+        name
+        for name in config.contexts
+        if (config.cluster_of(name) or Entry("", {}, "")).body.get("server", "").rstrip("/") == wanted
+    ]
 
 
 # --- writing whole entries (kubectl ace kubeconfig, convert) ---
@@ -281,11 +301,20 @@ INSTALL_HINT = "kubectl-ace is needed for this cluster; install it with `kubectl
 def exec_user(server: str, cluster_id: str | None, extra_args: list[str] | tuple = ()) -> dict:
     """The user body kubectl-ace writes: DESIGN.md's exec stanza for one Rancher cluster."""
     from kubectl_ace.credential import V1
+
     args = ["token", f"--server={normalize_server(server)}"]
     if cluster_id:
         args.append(f"--cluster={cluster_id}")
-    return {"exec": {"apiVersion": V1, "command": "kubectl-ace", "args": args + list(extra_args),
-                     "interactiveMode": "IfAvailable", "provideClusterInfo": True, "installHint": INSTALL_HINT}}
+    return {
+        "exec": {
+            "apiVersion": V1,
+            "command": "kubectl-ace",
+            "args": args + list(extra_args),
+            "interactiveMode": "IfAvailable",
+            "provideClusterInfo": True,
+            "installHint": INSTALL_HINT,
+        }
+    }
 
 
 def with_extension(body: dict, server: str, cluster_id: str, endpoint: str) -> dict:
@@ -295,8 +324,8 @@ def with_extension(body: dict, server: str, cluster_id: str, endpoint: str) -> d
     extensions = [dict(item) if isinstance(item, dict) else item for item in body.get("extensions") or []]
     for item in extensions:
         if isinstance(item, dict) and item.get("name") == EXTENSION_NAME:
-            inner = item.get("extension") if isinstance(item.get("extension"), dict) else {}
-            item["extension"] = {**inner, "kubectl-ace": ours}
+            inner = item.get("extension")
+            item["extension"] = {**(inner if isinstance(inner, dict) else {}), "kubectl-ace": ours}
             break
     else:
         extensions.append({"name": EXTENSION_NAME, "extension": {"kubectl-ace": ours}})
@@ -335,8 +364,11 @@ def keep_extensions(new: dict, old: dict | None) -> dict:
     """A replacement cluster entry that keeps the other extensions the old entry had."""
     if not old or not isinstance(old.get("cluster"), dict):
         return new
-    theirs = [item for item in old["cluster"].get("extensions") or []
-              if not (isinstance(item, dict) and item.get("name") == EXTENSION_NAME)]
+    theirs = [
+        item
+        for item in old["cluster"].get("extensions") or []
+        if not (isinstance(item, dict) and item.get("name") == EXTENSION_NAME)
+    ]
     if not theirs:
         return new
     body = dict(new["cluster"])
@@ -357,8 +389,9 @@ class MergeResult:
         return sorted(set(self.added) | set(self.updated))
 
 
-def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], store: Store,
-                  current_context: str | None = None) -> MergeResult:
+def merge_entries(
+    config: Kubeconfig, entries: dict[str, list[dict]], store: Store, current_context: str | None = None
+) -> MergeResult:
     """Write entries by client-go's rules: existing ones in their own file, new ones in the default file."""
     # current_context is set (where client-go would write it) only when the merged config has none.
     target = default_file(config)
@@ -380,8 +413,9 @@ def merge_entries(config: Kubeconfig, entries: dict[str, list[dict]], store: Sto
             data = parse(text, path) if text.strip() else None
             data = new_config() if data is None else data
             for key, item in items:
-                old = next((e for e in data.get(key) or [] if isinstance(e, dict) and e.get("name") == item["name"]),
-                           None)
+                old = next(
+                    (e for e in data.get(key) or [] if isinstance(e, dict) and e.get("name") == item["name"]), None
+                )
                 counts[upsert(data, key, keep_extensions(item, old) if key == "clusters" else item)] += 1
             touched = counts["added"] + counts["updated"]
             if set_current and path == current_file and not data.get("current-context"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-
 _parent: dict[int, str] = {}  # the parent's identity, read once per run (it is asked for two or three times)
 
 
@@ -56,6 +55,7 @@ def fnv1a(text: str) -> int:
 def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
     """--kubeconfig and --context of the kubectl that ran this plugin."""
     from kubectl_ace.argv import flag_values
+
     found = flag_values(cmdline(pid or os.getppid()), ("--kubeconfig", "--context"))
     return found["--kubeconfig"], found["--context"]
 
@@ -71,9 +71,11 @@ def cmdline(pid: int) -> list[str]:
     import subprocess
 
     from kubectl_ace.procenv import child_env
+
     try:
-        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2,
-                             env=child_env())
+        out = subprocess.run(
+            ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=2, env=child_env()
+        )
         return out.stdout.split()
     except (OSError, subprocess.SubprocessError):
         return []

@@ -21,10 +21,21 @@ from kubectl_ace.urls import normalize_server
 INTERACTIVE_WAIT = 960.0  # how long to wait for another process's login (a browser login may take 15 min)
 
 
-def log_in(server: str, store: Store, *, provider: str | None = None, user: str | None = None,
-           password: str | None = None, api_key: str | None = None, cacert_pem: str | None = None,
-           insecure: bool = False, ttl_seconds: float | None = None, prompter=None,
-           options: login_flows.LoginOptions | None = None, preferred: str | None = None) -> Login:
+def log_in(
+    server: str,
+    store: Store,
+    *,
+    provider: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    cacert_pem: str | None = None,
+    insecure: bool = False,
+    ttl_seconds: float | None = None,
+    prompter=None,
+    options: login_flows.LoginOptions | None = None,
+    preferred: str | None = None,
+) -> Login:
     """Authenticate to Rancher and store the login; replaces (and revokes) an earlier login of the same user.
 
     `preferred` is the provider of an earlier login: used without asking while it is still enabled.
@@ -37,8 +48,15 @@ def log_in(server: str, store: Store, *, provider: str | None = None, user: str 
         login = login_flows.check_api_key(client, api_key)
     else:
         try:
-            login = login_flows.interactive_login(client, provider, user, password, prompter or TerminalPrompter(),
-                                                  options or login_flows.LoginOptions(), preferred)
+            login = login_flows.interactive_login(
+                client,
+                provider,
+                user,
+                password,
+                prompter or TerminalPrompter(),
+                options or login_flows.LoginOptions(),
+                preferred,
+            )
         except KeyboardInterrupt:
             raise login_flows.LoginInterrupted("the login was interrupted; nothing was saved") from None
     if ttl_seconds:
@@ -51,8 +69,9 @@ def log_in(server: str, store: Store, *, provider: str | None = None, user: str 
     return login
 
 
-def log_in_for(req, record: ServerRecord | None, login: Login | None,
-               trust: connect.Trust) -> tuple[ServerRecord | None, Login]:
+def log_in_for(
+    req, record: ServerRecord | None, login: Login | None, trust: connect.Trust
+) -> tuple[ServerRecord | None, Login]:
     """Log in from the exec path (req: a tokens.Request) trusting Rancher as `trust` says: only when someone can
     answer, one prompt or browser login at a time per server.
 
@@ -64,8 +83,7 @@ def log_in_for(req, record: ServerRecord | None, login: Login | None,
     if not req.interactive:
         if login is None:
             raise NotLoggedIn(f"not logged in to {req.server}; {again}")
-        raise NotLoggedIn(f"the login to {req.server} as {login.label} expired at {local_time(login.expires)}; "
-                          f"{again}")
+        raise NotLoggedIn(f"the login to {req.server} as {login.label} expired at {local_time(login.expires)}; {again}")
     store: Store = req.store
     with store.locked(Store.login_lock(req.server), INTERACTIVE_WAIT, f"to log in to {req.server}"):
         record = store.read(req.server)
@@ -77,16 +95,26 @@ def log_in_for(req, record: ServerRecord | None, login: Login | None,
             raise NotLoggedIn(f"a login to {req.server} just failed ({failure}); {again}", already_said=told)
         if login is not None and login.origin == "api-key":
             # An API key is made by hand in the UI: no prompt can replace it.
-            raise NotLoggedIn(f"the API key kubectl-ace uses for {req.server} has expired or was revoked; create "
-                              f"a new one in the Rancher UI and {again} --token-stdin")
+            raise NotLoggedIn(
+                f"the API key kubectl-ace uses for {req.server} has expired or was revoked; create "
+                f"a new one in the Rancher UI and {again} --token-stdin"
+            )
         print(f"kubectl-ace: logging in to {req.server} for kubectl", file=sys.stderr)
         from kubectl_ace.prompter import TerminalPrompter
+
         username = req.user if req.user and login is not None and login.label == req.user else None
         try:
-            made = log_in(req.server, store, provider=req.provider, user=username, cacert_pem=trust.cacert,
-                          insecure=trust.insecure, prompter=TerminalPrompter(),
-                          options=login_flows.LoginOptions(auth_flow=req.auth_flow),
-                          preferred=login.provider if login else None)
+            made = log_in(
+                req.server,
+                store,
+                provider=req.provider,
+                user=username,
+                cacert_pem=trust.cacert,
+                insecure=trust.insecure,
+                prompter=TerminalPrompter(),
+                options=login_flows.LoginOptions(auth_flow=req.auth_flow),
+                preferred=login.provider if login else None,
+            )
         except AceError as err:
             process_marks.note_login_failure(store, req.server, err.message, req.from_kubectl)
             raise

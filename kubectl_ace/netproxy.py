@@ -8,6 +8,7 @@ import os
 def proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
     """The HTTP(S)_PROXY to tunnel through for this host, honouring NO_PROXY."""
     from urllib.parse import urlsplit
+
     env = os.environ
     proxy = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
     if not proxy or bypassed(host, env.get("no_proxy") or env.get("NO_PROXY") or ""):
@@ -26,6 +27,7 @@ def bypassed(host: str, no_proxy: str) -> bool:
             return True
         if "/" in entry:
             import ipaddress
+
             try:
                 if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
                     return True

@@ -15,6 +15,7 @@ REMEMBERED_FOR = 600.0  # seconds; a kubectl process that lives longer may be to
 def first_time(store: Store, topic: str) -> bool:
     """Whether the kubectl process running this plugin has not yet been told about `topic` (and note that it is)."""
     import json
+
     path = store.state_file("notices.json")
     me, now = f"{kubectl_process.identity()}|{topic}", time.time()
     try:

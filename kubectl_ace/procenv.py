@@ -60,6 +60,7 @@ def reset_dll_directory() -> None:
     if _dll_directory_reset or sys.platform != "win32":
         return
     import ctypes
+
     # Our own later imports still find their DLLs: Python loads extension modules with
     # LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR, and their DLLs sit beside them in the bundle.
     ctypes.windll.kernel32.SetDllDirectoryW(None)

@@ -18,10 +18,11 @@ from kubectl_ace.store import Store
 from kubectl_ace.urls import server_key
 
 STARTED = time.time()  # when this process started: a login that failed since then was meant for us too
-TOLD_FOR = 600.0       # kubectl runs the plugin again within seconds; a long-lived client is asked again later
+TOLD_FOR = 600.0  # kubectl runs the plugin again within seconds; a long-lived client is asked again later
 
 
 # --- which token each kubectl process got (a second ask before expiry means a 401) ---
+
 
 def handout_dir(store: Store, server: str, cluster: str | None) -> str:
     return store.state_file(f"handed-{server_key(server)}-{cluster or '_'}")
@@ -33,8 +34,9 @@ def handed_to_this_kubectl(store: Store, server: str, cluster: str | None, entry
     One small file per kubectl process: parallel kubectl runs must not overwrite each other's marks.
     """
     try:
-        with open(os.path.join(handout_dir(store, server, cluster), kubectl_process.file_key()),
-                  encoding="utf-8") as handle:
+        with open(
+            os.path.join(handout_dir(store, server, cluster), kubectl_process.file_key()), encoding="utf-8"
+        ) as handle:
             return handle.read() == entry.token_id
     except OSError:
         return False
@@ -66,6 +68,7 @@ def prune_handouts(store: Store, server: str, cluster: str | None, older_than: f
 
 # --- why the last exec-path login failed, and which kubectl processes were told ---
 
+
 def login_failure_path(store: Store, server: str) -> str:
     return store.state_file(f"login-failed-{server_key(server)}")
 
@@ -83,6 +86,7 @@ def recent_login_failure(store: Store, server: str, from_kubectl: bool) -> tuple
     again for each of its later requests, and those runs must not prompt again either.
     """
     from kubectl_ace import jsonlite
+
     try:
         with open(login_failure_path(store, server), encoding="utf-8") as handle:
             data = jsonlite.loads(handle.read())
@@ -101,9 +105,13 @@ def recent_login_failure(store: Store, server: str, from_kubectl: bool) -> tuple
 
 def write_login_failure(store: Store, server: str, at: float, why: str, callers: list[str]) -> None:
     import json
+
     try:
         store.ensure("state")
-        write_atomic(login_failure_path(store, server), json.dumps({"at": at, "why": why, "callers": callers[-64:]})
-                     .encode(), durable=False)
+        write_atomic(
+            login_failure_path(store, server),
+            json.dumps({"at": at, "why": why, "callers": callers[-64:]}).encode(),
+            durable=False,
+        )
     except StoreError:
         pass  # the waiters then try a login of their own

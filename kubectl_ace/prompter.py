@@ -66,8 +66,9 @@ class TerminalPrompter:
             answer = self._ask("Select auth provider: ").strip()
             if answer.isdigit() and int(answer) < len(providers):
                 return providers[int(answer)]
-            matches = [item for item in providers if answer.lower() in (item["type"].lower(),
-                                                                        auth.provider_id(item).lower())]
+            matches = [
+                item for item in providers if answer.lower() in (item["type"].lower(), auth.provider_id(item).lower())
+            ]
             if answer and matches:
                 return matches[0]
             self.say("Pick a valid auth provider")
@@ -82,6 +83,7 @@ class TerminalPrompter:
 
     def password(self, user: str) -> str:
         import getpass
+
         if self._tty or (sys.stdin and sys.stdin.isatty()):
             return getpass.getpass(f"Password for {user}: ", stream=sys.stderr)
         raise UsageError("a password prompt needs a terminal; use --password-stdin")
@@ -102,8 +104,10 @@ class Waiting:
         if elapsed == self.shown or not hasattr(self.prompter, "progress"):
             return
         self.shown = elapsed
-        self.prompter.progress(f"{self.what}... {elapsed // 60}:{elapsed % 60:02d} "
-                               f"(gives up after {duration(self.timeout)}; Ctrl-C to cancel)")
+        self.prompter.progress(
+            f"{self.what}... {elapsed // 60}:{elapsed % 60:02d} "
+            f"(gives up after {duration(self.timeout)}; Ctrl-C to cancel)"
+        )
 
     def done(self) -> None:
         if hasattr(self.prompter, "progress_done"):
@@ -142,8 +146,14 @@ def open_browser(url: str) -> bool:
             commands.append(["wslview", url])  # WSL: the Windows browser; absent elsewhere
     for argv in commands:
         try:
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=env, start_new_session=os.name != "nt")
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                start_new_session=os.name != "nt",
+            )
         except (OSError, ValueError):
             continue
         threading.Thread(target=child.wait, daemon=True).start()  # reap it whenever it ends

@@ -7,7 +7,7 @@ None means "never expires". Unknown keys are kept, so an older kubectl-ace never
 
 from __future__ import annotations
 
-MIN_VALIDITY = 10.0     # a token with less than this left is not handed out
+MIN_VALIDITY = 10.0  # a token with less than this left is not handed out
 MIN_LOGIN_LEFT = 120.0  # a login with less than this left cannot usefully mint
 
 
@@ -17,8 +17,16 @@ class ClusterToken:
     __slots__ = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "extra")
     FIELDS = ("token", "token_id", "minted", "expires", "expires_at", "refused_at")
 
-    def __init__(self, token: str, token_id: str = "", minted: float | None = None, expires: float | None = None,
-                 expires_at: str = "", refused_at: float | None = None, extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        token_id: str = "",
+        minted: float | None = None,
+        expires: float | None = None,
+        expires_at: str = "",
+        refused_at: float | None = None,
+        extra: dict | None = None,
+    ) -> None:
         self.token = token
         self.token_id = token_id or token_id_of(token)
         self.minted = minted
@@ -31,14 +39,25 @@ class ClusterToken:
     def from_dict(cls, data) -> ClusterToken | None:
         if not isinstance(data, dict) or not isinstance(data.get("token"), str) or not data["token"]:
             return None
-        return cls(data["token"], str(data.get("token_id") or ""), data.get("minted"), data.get("expires"),
-                   str(data.get("expires_at") or ""), data.get("refused_at"),
-                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+        return cls(
+            data["token"],
+            str(data.get("token_id") or ""),
+            data.get("minted"),
+            data.get("expires"),
+            str(data.get("expires_at") or ""),
+            data.get("refused_at"),
+            {k: v for k, v in data.items() if k not in cls.FIELDS},
+        )
 
     def to_dict(self) -> dict:
         data = dict(self.extra)
-        data.update(token=self.token, token_id=self.token_id, minted=self.minted, expires=self.expires,
-                    expires_at=self.expires_at)
+        data.update(
+            token=self.token,
+            token_id=self.token_id,
+            minted=self.minted,
+            expires=self.expires,
+            expires_at=self.expires_at,
+        )
         if self.refused_at is not None:
             data["refused_at"] = self.refused_at
         return data
@@ -71,19 +90,41 @@ class ClusterToken:
 class Login:
     """One user's credential at a Rancher server, and the cluster tokens minted from it."""
 
-    __slots__ = ("name", "token", "token_id", "user_id", "provider", "origin", "expires", "expires_at", "created",
-                 "clusters", "extra")
+    __slots__ = (
+        "name",
+        "token",
+        "token_id",
+        "user_id",
+        "provider",
+        "origin",
+        "expires",
+        "expires_at",
+        "created",
+        "clusters",
+        "extra",
+    )
     FIELDS = ("token", "token_id", "user_id", "provider", "origin", "expires", "expires_at", "created", "clusters")
 
-    def __init__(self, name: str, token: str = "", token_id: str = "", user_id: str = "", provider: str = "",
-                 origin: str = "login", expires: float | None = None, expires_at: str = "",
-                 created: float | None = None, clusters: dict | None = None, extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        token: str = "",
+        token_id: str = "",
+        user_id: str = "",
+        provider: str = "",
+        origin: str = "login",
+        expires: float | None = None,
+        expires_at: str = "",
+        created: float | None = None,
+        clusters: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
         self.name = name
-        self.token = token            # "" for an imported login: tokens moved in from a kubeconfig, no credential
+        self.token = token  # "" for an imported login: tokens moved in from a kubeconfig, no credential
         self.token_id = token_id or (token_id_of(token) if token else "")
         self.user_id = user_id
-        self.provider = provider      # a provider type for logins, an id for API keys
-        self.origin = origin          # "login", "api-key" or "imported"
+        self.provider = provider  # a provider type for logins, an id for API keys
+        self.origin = origin  # "login", "api-key" or "imported"
         self.expires = expires
         self.expires_at = expires_at  # as Rancher wrote it
         self.created = created
@@ -97,16 +138,33 @@ class Login:
             entry = ClusterToken.from_dict(item)
             if entry is not None:
                 clusters[key] = entry
-        return cls(name, str(data.get("token") or ""), str(data.get("token_id") or ""), str(data.get("user_id") or ""),
-                   str(data.get("provider") or ""), str(data.get("origin") or "login"), data.get("expires"),
-                   str(data.get("expires_at") or ""), data.get("created"), clusters,
-                   {k: v for k, v in data.items() if k not in cls.FIELDS})
+        return cls(
+            name,
+            str(data.get("token") or ""),
+            str(data.get("token_id") or ""),
+            str(data.get("user_id") or ""),
+            str(data.get("provider") or ""),
+            str(data.get("origin") or "login"),
+            data.get("expires"),
+            str(data.get("expires_at") or ""),
+            data.get("created"),
+            clusters,
+            {k: v for k, v in data.items() if k not in cls.FIELDS},
+        )
 
     def to_dict(self) -> dict:
         data = dict(self.extra)
-        data.update(token=self.token, token_id=self.token_id, user_id=self.user_id, provider=self.provider,
-                    origin=self.origin, expires=self.expires, expires_at=self.expires_at, created=self.created,
-                    clusters={key: entry.to_dict() for key, entry in self.clusters.items()})
+        data.update(
+            token=self.token,
+            token_id=self.token_id,
+            user_id=self.user_id,
+            provider=self.provider,
+            origin=self.origin,
+            expires=self.expires,
+            expires_at=self.expires_at,
+            created=self.created,
+            clusters={key: entry.to_dict() for key, entry in self.clusters.items()},
+        )
         return data
 
     @property
@@ -132,29 +190,52 @@ class ServerRecord:
     __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra", "token_api")
     FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins", "token_api")
 
-    def __init__(self, server: str, cacert: str | None = None, insecure: bool = False, current_user: str = "",
-                 logins: dict | None = None, extra: dict | None = None, token_api: str = "") -> None:
+    def __init__(
+        self,
+        server: str,
+        cacert: str | None = None,
+        insecure: bool = False,
+        current_user: str = "",
+        logins: dict | None = None,
+        extra: dict | None = None,
+        token_api: str = "",
+    ) -> None:
         self.server = server
-        self.cacert = cacert          # Rancher's CA (PEM), when it is not in the system store
+        self.cacert = cacert  # Rancher's CA (PEM), when it is not in the system store
         self.insecure = insecure
         self.current_user = current_user
         self.logins: dict[str, Login] = logins or {}
         self.extra = extra or {}
-        self.token_api = token_api    # "v3" or "ext": which API mints cluster tokens here; "" = not known yet
+        self.token_api = token_api  # "v3" or "ext": which API mints cluster tokens here; "" = not known yet
 
     @classmethod
     def from_dict(cls, data: dict) -> ServerRecord:
-        logins = {name: Login.from_dict(name, item) for name, item in (data.get("logins") or {}).items()
-                  if isinstance(item, dict)}
-        return cls(str(data.get("server") or ""), data.get("cacert") or None, bool(data.get("insecure")),
-                   str(data.get("current_user") or ""), logins,
-                   {k: v for k, v in data.items() if k not in cls.FIELDS}, str(data.get("token_api") or ""))
+        logins = {
+            name: Login.from_dict(name, item)
+            for name, item in (data.get("logins") or {}).items()
+            if isinstance(item, dict)
+        }
+        return cls(
+            str(data.get("server") or ""),
+            data.get("cacert") or None,
+            bool(data.get("insecure")),
+            str(data.get("current_user") or ""),
+            logins,
+            {k: v for k, v in data.items() if k not in cls.FIELDS},
+            str(data.get("token_api") or ""),
+        )
 
     def to_dict(self, version: int) -> dict:
         data = dict(self.extra)
-        data.update(version=version, server=self.server, cacert=self.cacert, insecure=self.insecure,
-                    current_user=self.current_user, token_api=self.token_api,
-                    logins={name: login.to_dict() for name, login in self.logins.items()})
+        data.update(
+            version=version,
+            server=self.server,
+            cacert=self.cacert,
+            insecure=self.insecure,
+            current_user=self.current_user,
+            token_api=self.token_api,
+            logins={name: login.to_dict() for name, login in self.logins.items()},
+        )
         return data
 
     def login(self, user: str | None = None) -> Login | None:

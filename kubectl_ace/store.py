@@ -113,8 +113,11 @@ class Store:
                 with self.lock(name, timeout):
                     yield
             except filelock.Timeout:
-                raise StoreError(f"gave up after {timeout:.0f} s waiting for another kubectl-ace process {what}; "
-                                 f"if none is running, delete {self.lock_file(name)}") from None
+                raise StoreError(
+                    f"gave up after {timeout:.0f} s waiting for another kubectl-ace process {what}; "
+                    f"if none is running, delete {self.lock_file(name)}"
+                ) from None
+
         return held()
 
     @staticmethod
@@ -137,15 +140,16 @@ class Store:
                 os.fchmod(fd, 0o600)
                 _warn(f"the token store file {path} was open to others (mode {mode:04o}); set it to 0600")
             except OSError as err:
-                _warn(f"the token store file {path} is open to others (mode {mode:04o}) and cannot be "
-                      f"repaired: {err.strerror}")
+                _warn(
+                    f"the token store file {path} is open to others (mode {mode:04o}) and cannot be "
+                    f"repaired: {err.strerror}"
+                )
         for folder in (self.directory, os.path.dirname(path)):
             try:
                 mode = os.stat(folder).st_mode & 0o777
                 if mode & 0o077:
                     os.chmod(folder, 0o700)
-                    _warn(f"the token store directory {folder} was open to others (mode {mode:04o}); set it "
-                          "to 0700")
+                    _warn(f"the token store directory {folder} was open to others (mode {mode:04o}); set it to 0700")
             except OSError:
                 pass
 
@@ -162,8 +166,9 @@ class Store:
         except FileNotFoundError:
             return None
         except OSError as err:
-            raise StoreError(f"cannot read the token store {path}: {err.strerror}; check its owner and "
-                             "permissions") from None
+            raise StoreError(
+                f"cannot read the token store {path}: {err.strerror}; check its owner and permissions"
+            ) from None
         return parse(path, text, server)
 
     def servers(self) -> list[str]:
@@ -174,8 +179,9 @@ class Store:
         except FileNotFoundError:
             return []
         except NotADirectoryError:
-            raise StoreError(f"the token store {self.directory} is not a directory; pass --store DIR or move "
-                             "the file away") from None
+            raise StoreError(
+                f"the token store {self.directory} is not a directory; pass --store DIR or move the file away"
+            ) from None
         found = []
         for name in names:
             if not name.endswith(".json"):
@@ -203,8 +209,10 @@ class Store:
                     raise
                 aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
                 os.replace(path, aside)
-                print(f"kubectl-ace: the token store file {path} was corrupt; kept it as {aside} and started "
-                      "afresh", file=sys.stderr)
+                print(
+                    f"kubectl-ace: the token store file {path} was corrupt; kept it as {aside} and started afresh",
+                    file=sys.stderr,
+                )
                 current = None
             record = change(current)
             if record is None:
@@ -214,6 +222,7 @@ class Store:
                 return None
             record.server = server
             import json
+
             text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
             write_atomic(path, text.encode())
             return record
@@ -255,30 +264,36 @@ class Store:
 
     def save_cluster_token(self, server: str, login: Login, cluster_key: str, entry: ClusterToken) -> None:
         """Keep a token just minted from `login` (which may have been replaced meanwhile: then under the new one)."""
+
         def put(current: ServerRecord | None) -> ServerRecord:
             current = current or ServerRecord(server)
             target = current.logins.setdefault(login.name, login)
             target.clusters[cluster_key] = entry
             return current
+
         self.update(server, put)
 
     def mark_refused(self, server: str, cluster_key: str, token: str, when: float) -> None:
         """Note when a token was last seen refused (shown by `kubectl ace status`)."""
+
         def put(current: ServerRecord | None) -> ServerRecord | None:
-            for login in (current.logins.values() if current else ()):
+            for login in current.logins.values() if current else ():
                 entry = login.cluster(cluster_key)
                 if entry is not None and entry.token == token:
                     entry.refused_at = when
             return current
+
         self.update(server, put)
 
     def forget_login(self, server: str, user: str) -> None:
         """Drop a login's credential that Rancher refused, keeping its cluster tokens (they may work at ACE)."""
+
         def drop(current: ServerRecord | None) -> ServerRecord | None:
             if current is not None and user in current.logins:
                 current.logins[user].token = ""
                 current.logins[user].expires = 0
             return current
+
         self.update(server, drop)
 
     def save_login(self, server: str, login: Login, cacert: str | None, insecure: bool) -> Login | None:
@@ -314,14 +329,17 @@ class Store:
 
     def drop_cluster(self, server: str, cluster: str) -> None:
         """Forget every login's token for one cluster; the logins stay."""
+
         def drop(current: ServerRecord | None) -> ServerRecord | None:
-            for login in (current.logins.values() if current else ()):
+            for login in current.logins.values() if current else ():
                 login.clusters.pop(cluster, None)
             return current
+
         self.update(server, drop)
 
-    def adopt_tokens(self, server: str, items: list[tuple[str, ClusterToken, str]], cacert: str | None,
-                     insecure: bool) -> int:
+    def adopt_tokens(
+        self, server: str, items: list[tuple[str, ClusterToken, str]], cacert: str | None, insecure: bool
+    ) -> int:
         """Keep tokens found in a kubeconfig, each given as (cluster key, token, its owner's user id or "").
 
         A token goes under the current login unless that is another user's; else under an "imported" login
@@ -337,13 +355,17 @@ class Store:
                 login = record.login(None)
                 if login is None or (user_id and login.user_id and login.user_id != user_id):
                     name = user_id or "imported"
-                    login = record.logins.setdefault(name, Login(name, user_id=user_id, origin="imported",
-                                                                 created=now))
+                    login = record.logins.setdefault(name, Login(name, user_id=user_id, origin="imported", created=now))
                     if record.current_user not in record.logins:
                         record.current_user = name
                 old = login.cluster(key)
-                if old is not None and old.token != entry.token and old.is_usable(now) \
-                        and entry.expires is not None and (old.expires is None or old.expires > entry.expires):
+                if (
+                    old is not None
+                    and old.token != entry.token
+                    and old.is_usable(now)
+                    and entry.expires is not None
+                    and (old.expires is None or old.expires > entry.expires)
+                ):
                     continue
                 login.clusters[key] = entry
                 kept[0] += 1
@@ -360,10 +382,12 @@ class Store:
 
     def remember_token_api(self, server: str, api: str) -> None:
         """Keep which token API ("v3" or "ext") mints the server's cluster tokens, in its record if it has one."""
+
         def put(current: ServerRecord | None) -> ServerRecord | None:
             if current is not None:
                 current.token_api = api
             return current
+
         self.update(server, put)
 
 
@@ -379,10 +403,14 @@ def parse(path: str, text: str, server: str) -> ServerRecord:
     try:
         data = jsonlite.loads(text)
     except ValueError as err:
-        raise StoreError(f"the token store file {path} is corrupt ({err}); run `kubectl ace login --server {server}` "
-                         "to start it afresh (the old file is kept beside it)") from None
-    damaged = StoreError(f"the token store file {path} is not a kubectl-ace store; run "
-                         f"`kubectl ace login --server {server}` to start it afresh (the old file is kept beside it)")
+        raise StoreError(
+            f"the token store file {path} is corrupt ({err}); run `kubectl ace login --server {server}` "
+            "to start it afresh (the old file is kept beside it)"
+        ) from None
+    damaged = StoreError(
+        f"the token store file {path} is not a kubectl-ace store; run "
+        f"`kubectl ace login --server {server}` to start it afresh (the old file is kept beside it)"
+    )
     if not isinstance(data, dict) or not isinstance(data.get("logins", {}), dict):
         raise damaged
     version = data.get("version", FORMAT_VERSION)

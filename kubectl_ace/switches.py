@@ -15,29 +15,53 @@ class Switch:
 
     __slots__ = ("files", "server", "cluster", "source", "target", "at", "proxy_ca", "proxy_insecure")
 
-    def __init__(self, files: list[str], server: str, cluster: str, source: str, target: str, at: float,
-                 proxy_ca: str = "", proxy_insecure: bool = False) -> None:
+    def __init__(
+        self,
+        files: list[str],
+        server: str,
+        cluster: str,
+        source: str,
+        target: str,
+        at: float,
+        proxy_ca: str = "",
+        proxy_insecure: bool = False,
+    ) -> None:
         self.files = files
         self.server = server
         self.cluster = cluster
-        self.source = source            # the context kubectl was on
-        self.target = target            # the context the tool made current
+        self.source = source  # the context kubectl was on
+        self.target = target  # the context the tool made current
         self.at = at
-        self.proxy_ca = proxy_ca        # to probe the source endpoint without loading the kubeconfig
+        self.proxy_ca = proxy_ca  # to probe the source endpoint without loading the kubeconfig
         self.proxy_insecure = proxy_insecure
 
     @classmethod
     def from_dict(cls, data: dict) -> Switch | None:
         try:
-            return cls([str(f) for f in data["files"]], str(data["server"]), str(data["cluster"]), str(data["from"]),
-                       str(data["to"]), float(data.get("at") or 0), str(data.get("proxy_ca") or ""),
-                       bool(data.get("proxy_insecure")))
+            return cls(
+                [str(f) for f in data["files"]],
+                str(data["server"]),
+                str(data["cluster"]),
+                str(data["from"]),
+                str(data["to"]),
+                float(data.get("at") or 0),
+                str(data.get("proxy_ca") or ""),
+                bool(data.get("proxy_insecure")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
     def to_dict(self) -> dict:
-        return {"files": self.files, "server": self.server, "cluster": self.cluster, "from": self.source,
-                "to": self.target, "at": self.at, "proxy_ca": self.proxy_ca, "proxy_insecure": self.proxy_insecure}
+        return {
+            "files": self.files,
+            "server": self.server,
+            "cluster": self.cluster,
+            "from": self.source,
+            "to": self.target,
+            "at": self.at,
+            "proxy_ca": self.proxy_ca,
+            "proxy_insecure": self.proxy_insecure,
+        }
 
 
 def read(store: Store) -> list[Switch]:
@@ -55,11 +79,20 @@ def mine(store: Store, server: str, cluster_id: str) -> Switch | None:
     return next((s for s in read(store) if s.server == server and (not cluster_id or s.cluster == cluster_id)), None)
 
 
-def remember(store: Store, files: list[str], server: str, cluster: str, source: str, target: str,
-             proxy_ca: str, proxy_insecure: bool) -> None:
+def remember(
+    store: Store,
+    files: list[str],
+    server: str,
+    cluster: str,
+    source: str,
+    target: str,
+    proxy_ca: str,
+    proxy_insecure: bool,
+) -> None:
     """Note a switch the tool made (replacing an older one for the same files)."""
-    record = Switch([os.path.abspath(f) for f in files], server, cluster, source, target, time.time(), proxy_ca,
-                    proxy_insecure)
+    record = Switch(
+        [os.path.abspath(f) for f in files], server, cluster, source, target, time.time(), proxy_ca, proxy_insecure
+    )
     _edit(store, lambda records: [r for r in records if r.files != record.files] + [record])
 
 
@@ -71,8 +104,8 @@ def forget(store: Store, files: list[str]) -> None:
 
 def _edit(store: Store, change) -> None:
     import json
+
     with store.locked("switches", 10.0, "recording a context switch"):
         records = change(read(store))
         store.ensure()
-        write_atomic(store.switches_file(), json.dumps({"switches": [r.to_dict() for r in records]},
-                                                       indent=1).encode())
+        write_atomic(store.switches_file(), json.dumps({"switches": [r.to_dict() for r in records]}, indent=1).encode())

@@ -30,8 +30,10 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
         # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
         raise _once(store, FailedOver(f"{down}; the current context is now {current}: run the command again"), topic)
     if found is None or not found.ace:
-        message = (f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail over "
-                   "to; enable ACE for the cluster in Rancher, or wait for Rancher")
+        message = (
+            f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail over "
+            "to; enable ACE for the cluster in Rancher, or wait for Rancher"
+        )
         raise _once(store, AceError(message), message)
     chosen, results = best_ace(found, token, store, options.settings)
     if chosen is None:
@@ -39,26 +41,44 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
         message = f"{down}, and no ACE endpoint answers either ({tried})"
         raise _once(store, AceError(message), message)
     if explicit_context:
-        raise _once(store, FailedOver(f"{down}; the ACE context {chosen.context} is healthy: rerun with "
-                                      f"--context {chosen.context}"), topic)
+        raise _once(
+            store,
+            FailedOver(f"{down}; the ACE context {chosen.context} is healthy: rerun with --context {chosen.context}"),
+            topic,
+        )
     changed = kubeconfig_files.set_current_context(config, chosen.context, store, only_if=using)
     now_current = kubeconfig_files.load(kube_file).current_context
     if changed:
         proxy = config.cluster_of(using)
-        switches.remember(store, config.paths, where.server, where.cluster_id, using, chosen.context,
-                          kubeconfig_files.ca_pem(proxy.body) if proxy else "",
-                          bool(proxy and proxy.body.get("insecure-skip-tls-verify")))
+        switches.remember(
+            store,
+            config.paths,
+            where.server,
+            where.cluster_id,
+            using,
+            chosen.context,
+            kubeconfig_files.ca_pem(proxy.body) if proxy else "",
+            bool(proxy and proxy.body.get("insecure-skip-tls-verify")),
+        )
     if now_current != chosen.context:
-        raise _once(store, FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: "
-                                      "not switching"), topic)
-    raise _once(store, FailedOver(f"{down}; switched the current context from {using} to {chosen.context} "
-                                  f"({chosen.label}): run the command again"), topic)
+        raise _once(
+            store, FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: not switching"), topic
+        )
+    raise _once(
+        store,
+        FailedOver(
+            f"{down}; switched the current context from {using} to {chosen.context} "
+            f"({chosen.label}): run the command again"
+        ),
+        topic,
+    )
 
 
 def best_ace(found, token: str, store: Store, settings):
     """Probe every ACE endpoint of `found` (endpoints.ClusterEndpoints); the FQDN when healthy, else the fastest
     healthy node."""
     from kubectl_ace import health
+
     targets = {e.url: health.ace_target(found.cluster_id, e.url, token, e.ca_data, e.insecure) for e in found.ace}
     by_key = health.check(store, found.server, list(targets.values()), settings)
     results = {url: by_key[target.key] for url, target in targets.items()}
@@ -76,6 +96,7 @@ def carry_out(due: Due, token: str, store: Store, options: Options) -> None:
 def switch_back(where: Location, record: switches.Switch, token: str, store: Store, options: Options) -> None:
     """On an ACE context the tool switched to: once the proxy is healthy again, switch back (this call goes on)."""
     from kubectl_ace import health
+
     target = health.proxy_target(where.server, record.cluster, token, record.proxy_ca, record.proxy_insecure)
     if not health.check(store, where.server, [target], options.settings)[target.key].healthy:
         return
@@ -86,8 +107,11 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
         return  # this call works through ACE anyway; the next one tries again
     switches.forget(store, record.files)
     if changed:
-        print(f"kubectl-ace: Rancher at {where.server} is reachable again; switched the current context back "
-              f"from {record.target} to {record.source}", file=sys.stderr)
+        print(
+            f"kubectl-ace: Rancher at {where.server} is reachable again; switched the current context back "
+            f"from {record.target} to {record.source}",
+            file=sys.stderr,
+        )
 
 
 def _once(store: Store, err: AceError, topic: str) -> AceError:

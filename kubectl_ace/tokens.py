@@ -15,7 +15,7 @@ from kubectl_ace.records import ClusterToken, Login, ServerRecord
 from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server, proxy_parts, server_key
 
-REPORT_MARGIN = 30.0      # expirationTimestamp is reported this much early (client-go has no skew margin)
+REPORT_MARGIN = 30.0  # expirationTimestamp is reported this much early (client-go has no skew margin)
 INTERACTIVE_WAIT = 960.0  # how long to wait for another process's login (a browser login may take 15 min)
 MINT_WAIT = 60.0
 LOGIN_WARNING = 3 * 86400.0  # announce a login ending within this, at most once a day
@@ -24,10 +24,23 @@ LOGIN_WARNING = 3 * 86400.0  # announce a login ending within this, at most once
 class Request:
     """What kubectl (through the exec args and KUBERNETES_EXEC_INFO) asked for."""
 
-    def __init__(self, server: str, cluster: str | None, *, user: str | None = None, provider: str | None = None,
-                 cacerts: str | None = None, skip_verify: bool = False, force_refresh: bool = False,
-                 interactive: bool = False, store: Store | None = None, from_kubectl: bool = False,
-                 endpoint: str = "", auth_flow: str | None = None, endpoint_ca: str = "") -> None:
+    def __init__(
+        self,
+        server: str,
+        cluster: str | None,
+        *,
+        user: str | None = None,
+        provider: str | None = None,
+        cacerts: str | None = None,
+        skip_verify: bool = False,
+        force_refresh: bool = False,
+        interactive: bool = False,
+        store: Store | None = None,
+        from_kubectl: bool = False,
+        endpoint: str = "",
+        auth_flow: str | None = None,
+        endpoint_ca: str = "",
+    ) -> None:
         self.server = normalize_server(server)
         self.cluster = cluster or None
         self.user = user
@@ -38,9 +51,9 @@ class Request:
         self.interactive = interactive
         self.store = store or Store()
         self.from_kubectl = from_kubectl  # run by kubectl's exec protocol (so a re-run can mean a 401)
-        self.endpoint = endpoint          # the server URL kubectl is about to call, when it said
-        self.auth_flow = auth_flow        # Azure AD: devicecode or authcode
-        self.endpoint_ca = endpoint_ca    # base64 CA kubectl uses for that endpoint (provideClusterInfo)
+        self.endpoint = endpoint  # the server URL kubectl is about to call, when it said
+        self.auth_flow = auth_flow  # Azure AD: devicecode or authcode
+        self.endpoint_ca = endpoint_ca  # base64 CA kubectl uses for that endpoint (provideClusterInfo)
 
     @property
     def cluster_key(self) -> str:
@@ -107,6 +120,7 @@ def renew(req: Request, seen: ClusterToken | None) -> Credential:
                 assert_rancher_answers(req, held.record)  # fail fast (and never prompt) while Rancher is down
             if login is None or not login.can_mint(now):
                 from kubectl_ace import logins
+
                 held.record, login = logins.log_in_for(req, held.record, login, trust_of(req, held.record))
             return mint_and_save(req, held.record, login)
         except RancherUnreachable as err:
@@ -116,11 +130,14 @@ def renew(req: Request, seen: ClusterToken | None) -> Credential:
                 return Credential.of(cached)  # it still works, e.g. at ACE
             if cached:
                 from kubectl_ace import output
-                raise TokenExpired(f"the token for {req.what} expired at {output.local_time(cached.expires)} "
-                                   f"and Rancher at {req.server} cannot be reached to replace it ({err.message}); "
-                                   "ACE needs an unexpired token: once Rancher is back the next call gets one "
-                                   f"(if your login has expired too: kubectl ace login --server {req.server})",
-                                   err.detail) from None
+
+                raise TokenExpired(
+                    f"the token for {req.what} expired at {output.local_time(cached.expires)} "
+                    f"and Rancher at {req.server} cannot be reached to replace it ({err.message}); "
+                    "ACE needs an unexpired token: once Rancher is back the next call gets one "
+                    f"(if your login has expired too: kubectl ace login --server {req.server})",
+                    err.detail,
+                ) from None
             raise
 
 
@@ -137,26 +154,36 @@ def recover(req: Request, refused: ClusterToken) -> Credential:
         try:
             assert_rancher_answers(req, held.record)
             if login is None or not login.can_mint(time.time()):
-                raise NotLoggedIn(f"the token for {req.what} was refused and the login to {req.server} has "
-                                  f"expired; run: kubectl ace login --server {req.server}")
+                raise NotLoggedIn(
+                    f"the token for {req.what} was refused and the login to {req.server} has "
+                    f"expired; run: kubectl ace login --server {req.server}"
+                )
             try:
                 state = tokenapi.get(rancher_client(req, held.record), login.token, refused.token, refused.token_id)
             except AuthenticationFailed:
                 req.store.forget_login(req.server, login.name)
-                raise NotLoggedIn(f"the token for {req.what} was refused, and so is the login of "
-                                  f"{login.label}; run: kubectl ace login --server {req.server}") from None
+                raise NotLoggedIn(
+                    f"the token for {req.what} was refused, and so is the login of "
+                    f"{login.label}; run: kubectl ace login --server {req.server}"
+                ) from None
         except RancherUnreachable as err:
             req.store.mark_refused(req.server, req.cluster_key, refused.token, time.time())
-            raise TokenRefused(f"the token for {req.what} was refused ({where}), and Rancher at {req.server} "
-                               f"cannot be reached to replace it ({err.message})", err.detail) from None
+            raise TokenRefused(
+                f"the token for {req.what} was refused ({where}), and Rancher at {req.server} "
+                f"cannot be reached to replace it ({err.message})",
+                err.detail,
+            ) from None
         if state is not None and state.get("enabled", True) and not state.get("expired"):
             # Rancher vouches for it. Hand it out again (no loop: no mint) and say what is wrong, unless
             # the refusal came through Rancher's own proxy, which would contradict Rancher: then it was no
             # refusal but a program running the plugin twice.
             if proxy_parts(req.endpoint) is None:
-                print(f"kubectl-ace: warning: the token for {req.what} is valid at Rancher but {where}: "
-                      "the cluster's kube-api-auth may not have it yet; use the Rancher proxy context for now, "
-                      "or get a new token with `kubectl ace token --force-refresh`", file=sys.stderr)
+                print(
+                    f"kubectl-ace: warning: the token for {req.what} is valid at Rancher but {where}: "
+                    "the cluster's kube-api-auth may not have it yet; use the Rancher proxy context for now, "
+                    "or get a new token with `kubectl ace token --force-refresh`",
+                    file=sys.stderr,
+                )
             return Credential.of(refused)
         req.store.mark_refused(req.server, req.cluster_key, refused.token, time.time())
         why = "revoked" if state is None else ("disabled" if not state.get("enabled", True) else "expired")
@@ -175,17 +202,21 @@ def mint_and_save(req: Request, record: ServerRecord | None, login: Login) -> Cr
     client = rancher_client(req, record)
     known = record.token_api if record else ""
     try:
-        answer, used = tokenapi.mint(client, login.token, req.cluster, ttl_ms, description,
-                                     known or tokenapi.detect(client))
+        answer, used = tokenapi.mint(
+            client, login.token, req.cluster, ttl_ms, description, known or tokenapi.detect(client)
+        )
     except AuthenticationFailed:
         req.store.forget_login(req.server, login.name)
-        raise NotLoggedIn(f"Rancher at {req.server} no longer accepts the login of {login.label} "
-                          f"(revoked or expired); run: kubectl ace login --server {req.server}") from None
+        raise NotLoggedIn(
+            f"Rancher at {req.server} no longer accepts the login of {login.label} "
+            f"(revoked or expired); run: kubectl ace login --server {req.server}"
+        ) from None
     if used != known:
         req.store.remember_token_api(req.server, used)
     body = answer.body
-    entry = ClusterToken(body["token"], minted=now, expires=local_expiry(body, answer),
-                         expires_at=body.get("expiresAt") or "")
+    entry = ClusterToken(
+        body["token"], minted=now, expires=local_expiry(body, answer), expires_at=body.get("expiresAt") or ""
+    )
     req.store.save_cluster_token(req.server, login, req.cluster_key, entry)
     process_marks.prune_handouts(req.store, req.server, req.cluster)
     return Credential.of(entry)
@@ -194,6 +225,7 @@ def mint_and_save(req: Request, record: ServerRecord | None, login: Login) -> Cr
 def assert_rancher_answers(req: Request, record: ServerRecord | None) -> None:
     """Raise RancherUnreachable at once when Rancher does not answer a quick /ping (from a fresh cache or a probe)."""
     from kubectl_ace import health
+
     settings = health.Settings(connect_timeout=1.0, read_timeout=1.0)
     known = health.fresh_results(req.store, req.server, ["rancher", health.proxy_key(req.cluster)], settings)
     for result in known.values():
@@ -213,6 +245,7 @@ def warn_if_login_ends_soon(req: Request, login: Login | None, now: float) -> No
     if login is None or login.expires is None or not login.token or login.expires - now > LOGIN_WARNING:
         return
     import os
+
     path = req.store.state_file(f"warned-{server_key(req.server)}")
     try:
         if now - os.stat(path).st_mtime < 86400:
@@ -220,12 +253,16 @@ def warn_if_login_ends_soon(req: Request, login: Login | None, now: float) -> No
     except OSError:
         pass
     from kubectl_ace import output
+
     days, hours = divmod(round(max(0.0, login.expires - now) / 3600), 24)
-    print(f"kubectl-ace: warning: your login to {req.server} expires in {days} d {hours} h (at "
-          f"{output.local_time(login.expires)}); renew it with: kubectl ace login --server {req.server}",
-          file=sys.stderr)
+    print(
+        f"kubectl-ace: warning: your login to {req.server} expires in {days} d {hours} h (at "
+        f"{output.local_time(login.expires)}); renew it with: kubectl ace login --server {req.server}",
+        file=sys.stderr,
+    )
     from kubectl_ace.errors import StoreError
     from kubectl_ace.files import write_atomic
+
     try:
         req.store.ensure("state")
         write_atomic(path, b"")
@@ -246,4 +283,5 @@ def trust_of(req: Request, record: ServerRecord | None):
 
 def rancher_client(req: Request, record: ServerRecord | None):
     from kubectl_ace import connect
+
     return connect.rancher_client(req.store, req.server, trust_of(req, record))

@@ -34,8 +34,9 @@ def checked_server(value: str | None, flag: str = "--server") -> str:
     if not text:
         raise UsageError(f"{flag} is empty; give the Rancher URL, e.g. {flag} https://rancher.example.com")
     if "://" in text and text.partition("://")[0].lower() not in ("https", "http"):
-        raise UsageError(f"{flag} {text!r} is not an https:// URL; give the Rancher URL, "
-                         "e.g. https://rancher.example.com")
+        raise UsageError(
+            f"{flag} {text!r} is not an https:// URL; give the Rancher URL, e.g. https://rancher.example.com"
+        )
     server = normalize_server(text)
     host = server.partition("://")[2].partition("/")[0]
     name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")

@@ -21,10 +21,16 @@ kubectl: kubectl ace completion install                (writes kubectl_complete-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("shell", choices=(*SHELLS, "install", ENGINE), metavar="{bash,zsh,fish,install}",
-                        help="print the script for this shell, or install the kubectl_complete-ace shim")
-    parser.add_argument("--dir", help="install: the directory to write the shim to "
-                                      "(default: the one holding the kubectl-ace that is on PATH)")
+    parser.add_argument(
+        "shell",
+        choices=(*SHELLS, "install", ENGINE),
+        metavar="{bash,zsh,fish,install}",
+        help="print the script for this shell, or install the kubectl_complete-ace shim",
+    )
+    parser.add_argument(
+        "--dir",
+        help="install: the directory to write the shim to (default: the one holding the kubectl-ace that is on PATH)",
+    )
     # Everything after the shell word: the words to complete (for __complete), or install's --dir.
     parser.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -36,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.shell == "install":
         path = install(install_dir(args))
-        print(f"Wrote {path}: `kubectl ace <TAB>` now completes wherever kubectl's own shell completion "
-              "is loaded (kubectl >= 1.26).", file=sys.stderr)
+        print(
+            f"Wrote {path}: `kubectl ace <TAB>` now completes wherever kubectl's own shell completion "
+            "is loaded (kubectl >= 1.26).",
+            file=sys.stderr,
+        )
         return 0
     if args.words:
         raise UsageError(f"completion {args.shell}: unexpected argument {args.words[0]!r}")

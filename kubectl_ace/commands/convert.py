@@ -11,8 +11,9 @@ HELP = "Rewrite a Rancher kubeconfig in place: token and `rancher token` users b
 
 
 def configure(parser) -> None:
-    parser.add_argument("-f", "--filename", metavar="FILE",
-                        help="the kubeconfig to convert (default: the files kubectl uses)")
+    parser.add_argument(
+        "-f", "--filename", metavar="FILE", help="the kubeconfig to convert (default: the files kubectl uses)"
+    )
 
 
 def run(args) -> int:
@@ -42,8 +43,10 @@ def run(args) -> int:
         report(results[-1])
     if len(paths) == 1:
         if not results[0].conversion.rancher_users:
-            raise InputError(f"no Rancher users in {paths[0]}: nothing to convert (a Rancher user has a token or "
-                             "runs `rancher token`, and its context's server is https://<rancher>/k8s/clusters/<id>)")
+            raise InputError(
+                f"no Rancher users in {paths[0]}: nothing to convert (a Rancher user has a token or "
+                "runs `rancher token`, and its context's server is https://<rancher>/k8s/clusters/<id>)"
+            )
         report(results[0])
     elif not failed and not any(r.conversion.rancher_users for r in results):
         raise InputError(f"no Rancher users in {', '.join(paths)}: nothing to convert")
@@ -61,13 +64,15 @@ def report(result) -> None:
     if not conversion.changed:
         print(f"{result.path}: already converted; nothing changed.", file=sys.stderr)
         return
-    parts = [f"{len(conversion.users)} user(s) now run kubectl-ace" if conversion.users else "",
-             f"{len(conversion.clusters)} cluster entr{'y' if len(conversion.clusters) == 1 else 'ies'} marked"
-             if conversion.clusters else "",
-             f"{result.adopted} token(s) moved into the token store" if conversion.found else ""]
+    parts = [
+        f"{len(conversion.users)} user(s) now run kubectl-ace" if conversion.users else "",
+        f"{len(conversion.clusters)} cluster entr{'y' if len(conversion.clusters) == 1 else 'ies'} marked"
+        if conversion.clusters
+        else "",
+        f"{result.adopted} token(s) moved into the token store" if conversion.found else "",
+    ]
     print(f"{result.path}: converted; " + ", ".join(p for p in parts if p) + ".", file=sys.stderr)
-    keep = (" (its token secrets are replaced by a note: they live in the token store now)"
-            if conversion.found else "")
+    keep = " (its token secrets are replaced by a note: they live in the token store now)" if conversion.found else ""
     print(f"  backup: {result.backup}{keep}", file=sys.stderr)
     for note in result.notes:
         print(f"  note: {note}", file=sys.stderr)

@@ -15,8 +15,11 @@ def configure(parser) -> None:
     parser.add_argument("--all", action="store_true", help="every cluster the login can see")
     parser.add_argument("--server", help="the Rancher server (needed when logged in to several)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--merge", action="store_true",
-                       help="merge into the kubeconfig kubectl uses (existing entries are updated where they are)")
+    where.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge into the kubeconfig kubectl uses (existing entries are updated where they are)",
+    )
     where.add_argument("-o", "--output-file", metavar="FILE", help="write them to FILE (replacing it)")
 
 
@@ -48,13 +51,17 @@ def run(args) -> int:
         else:
             sys.stdout.write(kubeconfig_files.dump(fetch.as_kubeconfig(result)))
             where = "printed"
-        print(f"kubectl-ace: {len(good)} cluster(s) from {result.server}, {contexts} context(s), {where}.",
-              file=sys.stderr)
+        print(
+            f"kubectl-ace: {len(good)} cluster(s) from {result.server}, {contexts} context(s), {where}.",
+            file=sys.stderr,
+        )
     revoked = f"revoked the {result.revoked} token(s) Rancher put into the generated files" if result.revoked else ""
     if result.unrevoked:
-        revoked += ("; " if revoked else "") + (f"Rancher did not revoke {len(result.unrevoked)} generated token(s) "
-                                                f"({', '.join(result.unrevoked[:5])}); delete them in the Rancher UI "
-                                                "or let them expire")
+        revoked += ("; " if revoked else "") + (
+            f"Rancher did not revoke {len(result.unrevoked)} generated token(s) "
+            f"({', '.join(result.unrevoked[:5])}); delete them in the Rancher UI "
+            "or let them expire"
+        )
     if revoked:
         print(f"kubectl-ace: {revoked}.", file=sys.stderr)
     blocked = kuberc.warning(os.environ) if good else ""  # the users just written would not run

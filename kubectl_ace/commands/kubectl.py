@@ -45,6 +45,7 @@ def run_raw(argv: list[str], global_args: dict) -> int:
     if kube_file and flag_value(argv, "--kubeconfig") is None:
         command.append(f"--kubeconfig={kube_file}")
     from kubectl_ace.procenv import child_env
+
     return subprocess.run(command, env=child_env()).returncode
 
 

@@ -36,15 +36,24 @@ def run(args) -> int:
         raise UsageError("--cluster needs exactly one server; pass --server URL")
     for server in targets:
         result = logins.log_out(server, store, cluster=args.cluster)
-        missed = (f"; Rancher did not revoke {', '.join(result.unrevoked)}, which expire(s) on their own"
-                  if result.unrevoked else "")
+        missed = (
+            f"; Rancher did not revoke {', '.join(result.unrevoked)}, which expire(s) on their own"
+            if result.unrevoked
+            else ""
+        )
         if args.cluster:
             what = f"the token for cluster {args.cluster} on {server}"
-            note = (f"; Rancher could not be told ({result.unreachable})" if result.unreachable
-                    else f"; {result.revoked} token(s) revoked at Rancher")
+            note = (
+                f"; Rancher could not be told ({result.unreachable})"
+                if result.unreachable
+                else f"; {result.revoked} token(s) revoked at Rancher"
+            )
             print(f"Dropped {what}{note}{missed}.", file=sys.stderr)
             continue
-        note = (f"; Rancher could not be told ({result.unreachable}), the tokens expire on their own"
-                if result.unreachable else f"; {result.revoked} token(s) revoked at Rancher")
+        note = (
+            f"; Rancher could not be told ({result.unreachable}), the tokens expire on their own"
+            if result.unreachable
+            else f"; {result.revoked} token(s) revoked at Rancher"
+        )
         print(f"Logged out of {server}{note}{missed}.", file=sys.stderr)
     return 0

@@ -29,8 +29,10 @@ def run(args) -> int:
         config.context(context)
         report = survey.survey(config, context, store)
         if report is None:
-            raise UsageError(f"context {context!r} is not a Rancher cluster (no /k8s/clusters/<id> server, "
-                             "no kubectl-ace extension, no Rancher-named sibling)")
+            raise UsageError(
+                f"context {context!r} is not a Rancher cluster (no /k8s/clusters/<id> server, "
+                "no kubectl-ace extension, no Rancher-named sibling)"
+            )
         reports.append(report)
     data = [as_data(report, config.current_context) for report in reports]
     output.emit(data, args.output, lambda: print_table(data))
@@ -41,16 +43,35 @@ def as_data(report: survey.Report, current: str) -> dict:
     rows = []
     for endpoint in report.endpoints.all():
         result = report.results[endpoint.url]
-        rows.append({"context": endpoint.context, "kind": endpoint.kind, "url": endpoint.url,
-                     "reachable": result.reachable, "healthy": result.healthy, "latencyMs": result.latency_ms,
-                     "result": result.describe(), "current": endpoint.context == current,
-                     "chosen": report.chosen is not None and endpoint.context == report.chosen.context})
-    return {"server": report.endpoints.server, "cluster": report.endpoints.cluster_id,
-            "rancher": {"reachable": report.rancher.reachable, "latencyMs": report.rancher.latency_ms,
-                        "result": report.rancher.describe()},
-            "token": {"expires": output.utc_stamp(report.token_expires), "error": report.token_error or None,
-                      "refusedAt": output.utc_stamp(report.token_refused)},
-            "chosen": report.chosen.context if report.chosen else None, "endpoints": rows}
+        rows.append(
+            {
+                "context": endpoint.context,
+                "kind": endpoint.kind,
+                "url": endpoint.url,
+                "reachable": result.reachable,
+                "healthy": result.healthy,
+                "latencyMs": result.latency_ms,
+                "result": result.describe(),
+                "current": endpoint.context == current,
+                "chosen": report.chosen is not None and endpoint.context == report.chosen.context,
+            }
+        )
+    return {
+        "server": report.endpoints.server,
+        "cluster": report.endpoints.cluster_id,
+        "rancher": {
+            "reachable": report.rancher.reachable,
+            "latencyMs": report.rancher.latency_ms,
+            "result": report.rancher.describe(),
+        },
+        "token": {
+            "expires": output.utc_stamp(report.token_expires),
+            "error": report.token_error or None,
+            "refusedAt": output.utc_stamp(report.token_refused),
+        },
+        "chosen": report.chosen.context if report.chosen else None,
+        "endpoints": rows,
+    }
 
 
 def print_table(data: list[dict]) -> None:
@@ -60,8 +81,16 @@ def print_table(data: list[dict]) -> None:
         for row in cluster["endpoints"]:
             marks = ", ".join(m for m, on in (("current", row["current"]), ("chosen", row["chosen"])) if on)
             latency = f"{row['latencyMs']:.0f}ms" if row["latencyMs"] is not None else "-"
-            lines.append((row["context"], row["kind"], "yes" if row["reachable"] else "no", latency,
-                          "OK" if row["healthy"] else row["result"], marks))
+            lines.append(
+                (
+                    row["context"],
+                    row["kind"],
+                    "yes" if row["reachable"] else "no",
+                    latency,
+                    "OK" if row["healthy"] else row["result"],
+                    marks,
+                )
+            )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
@@ -72,5 +101,7 @@ def print_table(data: list[dict]) -> None:
         if cluster["token"]["refusedAt"]:
             token += f", last refused {cluster['token']['refusedAt']}"
         chosen = cluster["chosen"] or "nothing healthy"
-        print(f"\ncluster {cluster['cluster']}: Rancher {cluster['server']} {state}; would use {chosen}; "
-              f"token expires {token}")
+        print(
+            f"\ncluster {cluster['cluster']}: Rancher {cluster['server']} {state}; would use {chosen}; "
+            f"token expires {token}"
+        )

@@ -54,7 +54,8 @@ def pick(config, current: str, store: Store, args) -> str:
     else:
         chosen = report.chosen
     if chosen is None:
-        tried = "; ".join(f"{e.context} {report.results[e.url].describe()}"
-                          for e in (found.ace if args.ace else found.all()))
+        tried = "; ".join(
+            f"{e.context} {report.results[e.url].describe()}" for e in (found.ace if args.ace else found.all())
+        )
         raise AceError(f"no healthy endpoint for cluster {found.cluster_id} ({tried})")
     return chosen.context

@@ -19,13 +19,30 @@ def configure(parser) -> None:
 
 
 # The flags of `rancher token` plus ours; parsed by hand on the hot path (argparse costs ~7 ms a call).
-VALUE_FLAGS = {"--server": "server", "--cluster": "cluster", "--user": "user", "--auth-provider": "provider",
-               "--cacerts": "cacerts", "--store": "store", "--auth-flow": "auth_flow",
-               "--kubeconfig": "kubeconfig", "--context": "context", "--probe-timeout": "probe_timeout",
-               "--connect-timeout": "connect_timeout", "--health-ttl": "health_ttl"}
-BOOL_FLAGS = {"--skip-verify": "skip_verify", "--force-refresh": "force_refresh", "-v": "verbose",
-              "--verbose": "verbose", "--no-failover": "no_failover", "--no-switch-back": "no_switch_back",
-              "-h": "help", "--help": "help"}
+VALUE_FLAGS = {
+    "--server": "server",
+    "--cluster": "cluster",
+    "--user": "user",
+    "--auth-provider": "provider",
+    "--cacerts": "cacerts",
+    "--store": "store",
+    "--auth-flow": "auth_flow",
+    "--kubeconfig": "kubeconfig",
+    "--context": "context",
+    "--probe-timeout": "probe_timeout",
+    "--connect-timeout": "connect_timeout",
+    "--health-ttl": "health_ttl",
+}
+BOOL_FLAGS = {
+    "--skip-verify": "skip_verify",
+    "--force-refresh": "force_refresh",
+    "-v": "verbose",
+    "--verbose": "verbose",
+    "--no-failover": "no_failover",
+    "--no-switch-back": "no_switch_back",
+    "-h": "help",
+    "--help": "help",
+}
 
 
 def parse(args: list[str]) -> dict:
@@ -46,11 +63,13 @@ def parse(args: list[str]) -> dict:
 
 
 def guard_options(options: dict) -> failover.Options:
-    return failover.Options(failover=False if options.get("no_failover") else None,
-                            switch_back=False if options.get("no_switch_back") else None,
-                            connect_timeout=seconds(options, "connect_timeout"),
-                            read_timeout=seconds(options, "probe_timeout"),
-                            healthy_ttl=seconds(options, "health_ttl"))
+    return failover.Options(
+        failover=False if options.get("no_failover") else None,
+        switch_back=False if options.get("no_switch_back") else None,
+        connect_timeout=seconds(options, "connect_timeout"),
+        read_timeout=seconds(options, "probe_timeout"),
+        healthy_ttl=seconds(options, "health_ttl"),
+    )
 
 
 def seconds(options: dict, name: str) -> float | None:
@@ -67,18 +86,27 @@ def run(args: list[str]) -> int:
     options = parse(args)
     info = credential.read_exec_info()
     store = Store(options.get("store"))
-    request = tokens.Request(options["server"], options.get("cluster"), user=options.get("user"),
-                             provider=options.get("provider"), cacerts=options.get("cacerts"),
-                             skip_verify=bool(options.get("skip_verify")),
-                             force_refresh=bool(options.get("force_refresh")), interactive=info.interactive,
-                             store=store, from_kubectl=info.from_kubectl, endpoint=info.server,
-                             auth_flow=options.get("auth_flow"),
-                             endpoint_ca=info.cluster.get("certificate-authority-data") or "")
+    request = tokens.Request(
+        options["server"],
+        options.get("cluster"),
+        user=options.get("user"),
+        provider=options.get("provider"),
+        cacerts=options.get("cacerts"),
+        skip_verify=bool(options.get("skip_verify")),
+        force_refresh=bool(options.get("force_refresh")),
+        interactive=info.interactive,
+        store=store,
+        from_kubectl=info.from_kubectl,
+        endpoint=info.server,
+        auth_flow=options.get("auth_flow"),
+        endpoint_ca=info.cluster.get("certificate-authority-data") or "",
+    )
     cred = tokens.get_token(request)
     guard = guard_options(options)
     due = failover.guard(info.cluster, request.server, request.cluster, cred.token, store, guard)
     if due is not None:
         from kubectl_ace import switching
+
         switching.carry_out(due, cred.token, store, guard)
     if info.from_kubectl:
         process_marks.remember_handout(store, request.server, request.cluster, cred.token)

@@ -16,8 +16,15 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     frozen = bool(getattr(sys, "frozen", False))
-    info = {"version": __version__, "build": "pyinstaller" if frozen else "source",
-            "python": platform.python_version(), "platform": f"{sys.platform}/{platform.machine()}"}
-    output.emit(info, args.output, lambda: print(f"kubectl-ace {info['version']} ({info['build']}, "
-                                                 f"Python {info['python']}, {info['platform']})"))
+    info = {
+        "version": __version__,
+        "build": "pyinstaller" if frozen else "source",
+        "python": platform.python_version(),
+        "platform": f"{sys.platform}/{platform.machine()}",
+    }
+    output.emit(
+        info,
+        args.output,
+        lambda: print(f"kubectl-ace {info['version']} ({info['build']}, Python {info['python']}, {info['platform']})"),
+    )
     return 0

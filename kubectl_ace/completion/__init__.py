@@ -22,6 +22,7 @@ DEFAULT, NO_SPACE, NO_FILES, FILTER_DIRS = 0, 2, 4, 16
 
 # --- the completion engine ---------------------------------------------------------------------------
 
+
 def complete(parser: argparse.ArgumentParser, words: list[str]) -> tuple[list[str], int]:
     """Candidates ("word" or "word<TAB>description") for the last of words, and a cobra directive."""
     *before, current = words or [""]
@@ -43,7 +44,7 @@ def complete(parser: argparse.ArgumentParser, words: list[str]) -> tuple[list[st
         elif command is None and word in subcommands(parser):
             command, active = word, subcommands(parser)[word][0]
             if command == "kubectl":  # the rest belongs to kubectl: let it answer, it speaks the same protocol
-                return kubectl_complete(before[index + 1:] + [current])
+                return kubectl_complete(before[index + 1 :] + [current])
         else:
             positionals += 1
     if pending is not None:
@@ -55,12 +56,18 @@ def complete(parser: argparse.ArgumentParser, words: list[str]) -> tuple[list[st
             if action is None or not takes_value(action):
                 return [], NO_FILES
             found, directive = values(action, value, seen)
-            return [f"{current[:len(current) - len(value)]}{c}" for c in found], directive
-        return [with_description(option, action.help) for option, action in sorted(flags(active).items())
-                if option.startswith(current) and action.help != argparse.SUPPRESS], NO_FILES
+            return [f"{current[: len(current) - len(value)]}{c}" for c in found], directive
+        return [
+            with_description(option, action.help)
+            for option, action in sorted(flags(active).items())
+            if option.startswith(current) and action.help != argparse.SUPPRESS
+        ], NO_FILES
     if command is None:
-        return [with_description(name, text) for name, (_, text) in subcommands(parser).items()
-                if name.startswith(current) and not name.startswith("_")], NO_FILES
+        return [
+            with_description(name, text)
+            for name, (_, text) in subcommands(parser).items()
+            if name.startswith(current) and not name.startswith("_")
+        ], NO_FILES
     wanted = positional_actions(active)
     if positionals < len(wanted):
         return values(wanted[positionals], current, seen)
@@ -100,8 +107,11 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.Arg
 
 def positional_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The visible positional arguments, in order."""
-    return [a for a in parser._actions if not a.option_strings and a.help != argparse.SUPPRESS
-            and not isinstance(a, argparse._SubParsersAction)]
+    return [
+        a
+        for a in parser._actions
+        if not a.option_strings and a.help != argparse.SUPPRESS and not isinstance(a, argparse._SubParsersAction)
+    ]
 
 
 def values(action: argparse.Action, current: str, seen: dict) -> tuple[list[str], int]:
@@ -122,6 +132,7 @@ def context_names(kubeconfig_file: str | None) -> list[str]:
     """The contexts of the kubeconfig kubectl would use; none when it cannot be read (never an error here)."""
     try:
         from kubectl_ace import kubeconfig_files
+
         return sorted(kubeconfig_files.load(kubeconfig_file).contexts)
     except Exception:  # completion must answer something, whatever state the files are in
         return []
@@ -134,12 +145,19 @@ def kubectl_complete(words: list[str]) -> tuple[list[str], int]:
     import subprocess
 
     from kubectl_ace.procenv import child_env
+
     binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
     if not binary:
         return [], DEFAULT
     try:
-        result = subprocess.run([binary, "__complete", *words], capture_output=True, text=True, timeout=10,
-                                env=child_env(), stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [binary, "__complete", *words],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError):
         return [], DEFAULT
     lines = result.stdout.splitlines()
@@ -161,12 +179,14 @@ def describe(text: str | None) -> str:
     paragraphs = [" ".join(p.split()) for p in text.replace("%%", "%").split("\n\n")]
     prose = next((p for p in paragraphs if p and not p.lower().startswith("usage:")), "")
     import re
+
     prose = re.sub(r"%\([a-z_]+\)[sd]", "", prose).strip()
     sentence = re.split(r"(?<=[a-z0-9)])\.\s+(?=[A-Z])", prose)[0].rstrip(".")  # not at "e.g. https"
     return sentence if len(sentence) <= 80 else sentence[:77].rstrip() + "..."
 
 
 # --- install ---------------------------------------------------------------------------------------
+
 
 def install(directory: str | None) -> str:
     """Write the kubectl_complete-ace shim into directory (default: beside the kubectl-ace on PATH)."""
@@ -177,8 +197,10 @@ def install(directory: str | None) -> str:
     found = shutil.which("kubectl-ace")
     if directory is None:
         if not found:
-            raise AceError("kubectl-ace is not on PATH, so kubectl cannot run it either; put it on PATH, "
-                           "or pass --dir DIR with a directory on PATH")
+            raise AceError(
+                "kubectl-ace is not on PATH, so kubectl cannot run it either; put it on PATH, "
+                "or pass --dir DIR with a directory on PATH"
+            )
         directory = os.path.dirname(os.path.abspath(found))
     directory = os.path.abspath(os.path.expanduser(directory))
     if not os.path.isdir(directory):
@@ -197,18 +219,19 @@ def install(directory: str | None) -> str:
             os.unlink(temporary)
             raise
     except OSError as err:
-        raise AceError(f"cannot write {path}: {err.strerror or err}; pass --dir DIR with a directory on PATH "
-                       "that you can write to") from None
+        raise AceError(
+            f"cannot write {path}: {err.strerror or err}; pass --dir DIR with a directory on PATH that you can write to"
+        ) from None
     on_path = [os.path.normcase(os.path.abspath(p)) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
     if os.path.normcase(directory) not in on_path:
-        print(f"kubectl-ace: note: {directory} is not on PATH; kubectl looks for {SHIM} on PATH",
-              file=sys.stderr)
+        print(f"kubectl-ace: note: {directory} is not on PATH; kubectl looks for {SHIM} on PATH", file=sys.stderr)
     return path
 
 
 def program_command(found: str | None) -> list[str]:
     """How the shim starts kubectl-ace: the one on PATH (a krew link survives upgrades), else this one."""
     import os
+
     if found:
         return [os.path.abspath(found)]
     if getattr(sys, "frozen", False):
@@ -220,19 +243,26 @@ def shim_text(command: list[str], windows: bool) -> str:
     """A small script that hands kubectl's words to `kubectl-ace completion __complete`."""
     if windows:
         quoted = " ".join(f'"{part}"' for part in command)
-        return f"@echo off\r\nrem kubectl runs this to complete `kubectl ace ...`; written by " \
-               f"`kubectl ace completion install`.\r\n{quoted} completion {ENGINE} %*\r\n"
+        return (
+            f"@echo off\r\nrem kubectl runs this to complete `kubectl ace ...`; written by "
+            f"`kubectl ace completion install`.\r\n{quoted} completion {ENGINE} %*\r\n"
+        )
     import shlex
-    return ("#!/bin/sh\n"
-            "# kubectl (>= 1.26) runs this to complete `kubectl ace ...`. Written by `kubectl ace completion\n"
-            "# install`; run that again if kubectl-ace moves.\n"
-            f"exec {' '.join(shlex.quote(part) for part in command)} completion {ENGINE} \"$@\"\n")
+
+    return (
+        "#!/bin/sh\n"
+        "# kubectl (>= 1.26) runs this to complete `kubectl ace ...`. Written by `kubectl ace completion\n"
+        "# install`; run that again if kubectl-ace moves.\n"
+        f'exec {" ".join(shlex.quote(part) for part in command)} completion {ENGINE} "$@"\n'
+    )
 
 
 # --- shell scripts ---------------------------------------------------------------------------------
 
+
 def script(shell: str) -> str:
     """The completion script for the shell (a file of this package)."""
     import os
+
     with open(os.path.join(os.path.dirname(__file__), SCRIPTS[shell]), encoding="utf-8") as handle:
         return handle.read()

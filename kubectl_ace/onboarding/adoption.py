@@ -37,16 +37,24 @@ def adopt(conversion: Conversion, store: Store) -> tuple[int, list[str]]:
         infos, note = look_up(store, server, record, ca_pem, insecure, found)
         notes += note
         now = time.time()
-        alive = [(item.cluster_id, ClusterToken(item.token, item.name, now, info.expires, info.expires_at),
-                  info.user_id) for item, info in zip(found, infos) if not info.dead]
+        alive = [
+            (item.cluster_id, ClusterToken(item.token, item.name, now, info.expires, info.expires_at), info.user_id)
+            for item, info in zip(found, infos)
+            if not info.dead
+        ]
         kept += store.adopt_tokens(server, alive, ca_pem or None, insecure)
-        notes += [f"the token of user {item.user} is expired or disabled at Rancher; not kept "
-                  "(kubectl-ace gets a new one from your login)" for item, info in zip(found, infos) if info.dead]
+        notes += [
+            f"the token of user {item.user} is expired or disabled at Rancher; not kept "
+            "(kubectl-ace gets a new one from your login)"
+            for item, info in zip(found, infos)
+            if info.dead
+        ]
     return kept, notes
 
 
-def look_up(store: Store, server: str, record: ServerRecord | None, ca_pem: str, insecure: bool,
-            found: list[FoundToken]) -> tuple[list[TokenInfo], list[str]]:
+def look_up(
+    store: Store, server: str, record: ServerRecord | None, ca_pem: str, insecure: bool, found: list[FoundToken]
+) -> tuple[list[TokenInfo], list[str]]:
     """Ask Rancher who owns each token and when it expires; what it cannot tell is guessed from the name."""
     # The login can read any token of its user; without one, an unscoped token can read itself, while a
     # cluster-scoped one gets 401 on /v3/tokens: its expiry is then left open (null).
@@ -70,8 +78,10 @@ def look_up(store: Store, server: str, record: ServerRecord | None, ca_pem: str,
                 continue
             except (RancherUnreachable, RancherError) as err:
                 reachable = False
-                notes.append(f"Rancher at {server} could not be asked when the tokens expire ({err.message}); "
-                             "they are kept until Rancher refuses them")
+                notes.append(
+                    f"Rancher at {server} could not be asked when the tokens expire ({err.message}); "
+                    "they are kept until Rancher refuses them"
+                )
                 break
             body = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
             if body is None:
@@ -81,8 +91,12 @@ def look_up(store: Store, server: str, record: ServerRecord | None, ca_pem: str,
                 expires = server_time_to_local(expires_at, answer)
             except RancherError:
                 expires, expires_at = None, ""
-            info = TokenInfo(body.get("userId") or info.user_id, expires, expires_at,
-                             bool(body.get("expired")) or body.get("enabled") is False)
+            info = TokenInfo(
+                body.get("userId") or info.user_id,
+                expires,
+                expires_at,
+                bool(body.get("expired")) or body.get("enabled") is False,
+            )
             break
         infos.append(info)
     return infos, notes

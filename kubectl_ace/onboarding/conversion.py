@@ -16,9 +16,9 @@ class FoundToken:
     """A Rancher token found in a kubeconfig user that is being converted."""
 
     server: str
-    cluster_id: str   # "" when the user serves several clusters (an unscoped token)
+    cluster_id: str  # "" when the user serves several clusters (an unscoped token)
     token: str = field(repr=False)
-    user: str = ""    # the kubeconfig user it was found in
+    user: str = ""  # the kubeconfig user it was found in
     ca_pem: str = ""  # the CA of the Rancher proxy entry, for a store record that has none yet
     insecure: bool = False
 
@@ -33,11 +33,11 @@ class Conversion:
 
     original: dict
     data: dict
-    users: list[str] = field(default_factory=list)          # users rewritten to the kubectl-ace exec stanza
-    clusters: list[str] = field(default_factory=list)       # cluster entries given the extension
-    found: list[FoundToken] = field(default_factory=list)   # tokens taken out of the users
+    users: list[str] = field(default_factory=list)  # users rewritten to the kubectl-ace exec stanza
+    clusters: list[str] = field(default_factory=list)  # cluster entries given the extension
+    found: list[FoundToken] = field(default_factory=list)  # tokens taken out of the users
     servers: dict[str, tuple[str, bool]] = field(default_factory=dict)  # server → (Rancher CA PEM, insecure)
-    rancher_users: int = 0                                  # Rancher users seen, converted or not
+    rancher_users: int = 0  # Rancher users seen, converted or not
 
     @property
     def changed(self) -> bool:
@@ -99,8 +99,9 @@ def _apply(plan: Plan, claimed: set[int], conversion: Conversion) -> None:
     conversion.servers.setdefault(plan.server, (plan.ca_pem, plan.insecure))
     user = plan.user
     if plan.kind == "token":
-        conversion.found.append(FoundToken(plan.server, plan.cluster_id, user.body["token"].strip(), user.name,
-                                           plan.ca_pem, plan.insecure))
+        conversion.found.append(
+            FoundToken(plan.server, plan.cluster_id, user.body["token"].strip(), user.name, plan.ca_pem, plan.insecure)
+        )
     if plan.kind in ("token", "rancher"):
         user.clean["user"] = exec_user(plan.server, plan.cluster_id, plan.carried)
         conversion.users.append(user.name)

@@ -66,8 +66,9 @@ def pick_server(store: Store, server: str | None) -> str:
     raise UsageError("logged in to several Rancher servers (" + ", ".join(known) + "); pass --server URL")
 
 
-def fetch(server: str, store: Store, wanted: list[str], everything: bool, progress=None,
-          workers: int = WORKERS) -> FetchResult:
+def fetch(
+    server: str, store: Store, wanted: list[str], everything: bool, progress=None, workers: int = WORKERS
+) -> FetchResult:
     """List the login's clusters, then generateKubeconfig → convert → revoke its token, for each chosen one."""
     # The generated tokens are revoked because nothing will use them: kubectl-ace mints its own.
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -98,8 +99,10 @@ def fetch(server: str, store: Store, wanted: list[str], everything: bool, progre
     try:
         listed = clusters_api.list_clusters(client(), login_token)
     except AuthenticationFailed:
-        raise NotLoggedIn(f"Rancher at {server} no longer accepts the login of {login.label}; "
-                          f"run: kubectl ace login --server {server}") from None
+        raise NotLoggedIn(
+            f"Rancher at {server} no longer accepts the login of {login.label}; "
+            f"run: kubectl ace login --server {server}"
+        ) from None
     chosen = select(listed, wanted, everything, server)
     results: list[Fetched | None] = [None] * len(chosen)
 
@@ -218,8 +221,10 @@ def _combine(fetched: list[Fetched]) -> tuple[dict[str, list[dict]], str]:
         clash = [(key, e["name"]) for key in entries for e in item.entries[key] if (key, e["name"]) in owners]
         if clash:
             key, name = clash[0]
-            item.error = (f"its {key[:-1]} {name!r} has the same name as one of cluster {owners[(key, name)]}; "
-                          "rename one of the clusters in Rancher, or fetch them into separate files with -o")
+            item.error = (
+                f"its {key[:-1]} {name!r} has the same name as one of cluster {owners[(key, name)]}; "
+                "rename one of the clusters in Rancher, or fetch them into separate files with -o"
+            )
             item.entries = None
             continue
         for key, combined in entries.items():

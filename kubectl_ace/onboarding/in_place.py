@@ -49,8 +49,10 @@ def convert_file(path: str, store: Store) -> FileResult:
         new_text = kubeconfig_files.dump(conversion.data, text)
         secrets = secrets_in(conversion)
         if kubeconfig_files.parse(new_text, path) != conversion.data or any(s in new_text for s in secrets):
-            raise AceError(f"converting {path} went wrong (the new text does not read back as written); "
-                           "nothing was changed; rerun with -v and report it")
+            raise AceError(
+                f"converting {path} went wrong (the new text does not read back as written); "
+                "nothing was changed; rerun with -v and report it"
+            )
         result.adopted, result.notes = adopt(conversion, store)
         # A token lives only in the token store: the backup keeps the file's layout and the token's
         # name, with the secret half replaced (going back to it means logging in, or converting again).

@@ -35,8 +35,8 @@ class RancherEntry:
     __slots__ = ("clean", "inner", "item", "key")
 
     def __init__(self, item: dict, inner: str) -> None:
-        self.item = item          # as in the file: written only by write_back()
-        self.key = item["name"]   # the name as the file spells it, which other entries refer to
+        self.item = item  # as in the file: written only by write_back()
+        self.key = item["name"]  # the name as the file spells it, which other entries refer to
         self.inner = inner
         # The name and the body are unescaped here, once; other keys of the item are kept as they are.
         self.clean = {**item, "name": unescape(item["name"])}
@@ -61,14 +61,14 @@ class Plan:
     """How one Rancher user and its entries are converted; every value in it is unescaped."""
 
     user: RancherEntry
-    kind: str                 # "token", "rancher" or "ace"
+    kind: str  # "token", "rancher" or "ace"
     server: str
-    cluster_id: str           # "" for an unscoped token (a user serving several clusters, or Rancher itself)
-    carried: list[str]        # `rancher token` flags the kubectl-ace exec stanza keeps
+    cluster_id: str  # "" for an unscoped token (a user serving several clusters, or Rancher itself)
+    carried: list[str]  # `rancher token` flags the kubectl-ace exec stanza keeps
     contexts: list[RancherEntry]
-    clusters: list[RancherEntry]            # the cluster entries its contexts name, in order, each once
-    endpoints: dict[str, tuple[str, str]]   # cluster entry key → (cluster id, proxy|fqdn|node)
-    ca_pem: str               # the CA of its Rancher proxy entries, for a store record that has none yet
+    clusters: list[RancherEntry]  # the cluster entries its contexts name, in order, each once
+    endpoints: dict[str, tuple[str, str]]  # cluster entry key → (cluster id, proxy|fqdn|node)
+    ca_pem: str  # the CA of its Rancher proxy entries, for a store record that has none yet
     insecure: bool
 
 
@@ -141,8 +141,14 @@ def _rancher_itself(mine: list[RancherEntry], entries: dict[str, RancherEntry], 
     return next(iter(servers)) if len(servers) == 1 and servers <= home else ""
 
 
-def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: dict[str, RancherEntry],
-            label: str, home: set[str] | None = None) -> Plan | None:
+def _decide(
+    user: RancherEntry,
+    kind: str,
+    mine: list[RancherEntry],
+    entries: dict[str, RancherEntry],
+    label: str,
+    home: set[str] | None = None,
+) -> Plan | None:
     """The plan for one user, from its unescaped entries; InputError for a Rancher user that cannot be converted."""
     body = user.body
     proxies: dict[str, tuple[str, str]] = {}  # cluster entry key → (Rancher server, cluster id)
@@ -155,9 +161,11 @@ def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: di
     if kind == "unknown-exec":
         if proxies:
             command = body["exec"].get("command") or "(none)"
-            raise InputError(f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} runs the exec plugin "
-                             f"{command!r}, which kubectl-ace does not know how to replace; convert or remove that "
-                             "user by hand and run convert again (nothing was changed)")
+            raise InputError(
+                f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} runs the exec plugin "
+                f"{command!r}, which kubectl-ace does not know how to replace; convert or remove that "
+                "user by hand and run convert again (nothing was changed)"
+            )
         return None
     # The default `rancher` entry of an ext Kubeconfig file (2.14+) points at Rancher itself with an unscoped
     # token: it becomes an exec user without --cluster (an unscoped token from the store), so the secret leaves
@@ -166,8 +174,10 @@ def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: di
     if kind in ("token", "empty-token") and not proxies and not itself:
         return None  # a token for some other Kubernetes: not ours to touch
     if kind == "empty-token":
-        raise InputError(f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} has an empty token; fetch a "
-                         "fresh kubeconfig with `kubectl ace kubeconfig` (nothing was changed)")
+        raise InputError(
+            f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} has an empty token; fetch a "
+            "fresh kubeconfig with `kubectl ace kubeconfig` (nothing was changed)"
+        )
     flags = exec_flags(body["exec"].get("args")) if kind in ("rancher", "ace") else {}
     server = itself or _server(flags, proxies, shown, body, label)
     ids = sorted({cid for _, cid in proxies.values()})
@@ -176,12 +186,16 @@ def _decide(user: RancherEntry, kind: str, mine: list[RancherEntry], entries: di
     given = flags.get("--cluster")
     cluster_id = (given if isinstance(given, str) else "") or (ids[0] if len(ids) == 1 and not on_rancher else "")
     if kind == "token" and ":" not in body["token"]:
-        raise InputError(f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} has a token that is not a "
-                         "Rancher token (<name>:<secret>) (nothing was changed)")
-    carried = [f"{flag}={flags[flag]}" for flag in CARRIED_VALUE_FLAGS
-               if isinstance(flags.get(flag), str) and flags[flag]]
-    carried += [flag for flag in CARRIED_BOOL_FLAGS
-                if flags.get(flag) is True or str(flags.get(flag)).lower() == "true"]
+        raise InputError(
+            f"{label}: user {shown!r} of Rancher cluster(s) {proxy_names} has a token that is not a "
+            "Rancher token (<name>:<secret>) (nothing was changed)"
+        )
+    carried = [
+        f"{flag}={flags[flag]}" for flag in CARRIED_VALUE_FLAGS if isinstance(flags.get(flag), str) and flags[flag]
+    ]
+    carried += [
+        flag for flag in CARRIED_BOOL_FLAGS if flags.get(flag) is True or str(flags.get(flag)).lower() == "true"
+    ]
     endpoints = _endpoints(mine, entries, proxies, server, cluster_id, shown, label)
     proxy_bodies = [entries[key].body for key, (_, where) in endpoints.items() if where == "proxy"]
     pem = next((found for found in map(ca_pem, proxy_bodies) if found), "")
@@ -197,26 +211,39 @@ def _server(flags: dict, proxies: dict[str, tuple[str, str]], shown: str, body: 
     if len(servers) == 1:
         return servers[0]
     if not servers:
-        raise InputError(f"{label}: user {shown!r} runs `{body['exec'].get('command')} token` without --server "
-                         "(nothing was changed)")
-    raise InputError(f"{label}: user {shown!r} is used by clusters of several Rancher servers "
-                     f"({', '.join(servers)}); give each server its own user (nothing was changed)")
+        raise InputError(
+            f"{label}: user {shown!r} runs `{body['exec'].get('command')} token` without --server (nothing was changed)"
+        )
+    raise InputError(
+        f"{label}: user {shown!r} is used by clusters of several Rancher servers "
+        f"({', '.join(servers)}); give each server its own user (nothing was changed)"
+    )
 
 
-def _endpoints(mine: list[RancherEntry], entries: dict[str, RancherEntry], proxies: dict[str, tuple[str, str]],
-               server: str, cluster_id: str, shown: str, label: str) -> dict[str, tuple[str, str]]:
+def _endpoints(
+    mine: list[RancherEntry],
+    entries: dict[str, RancherEntry],
+    proxies: dict[str, tuple[str, str]],
+    server: str,
+    cluster_id: str,
+    shown: str,
+    label: str,
+) -> dict[str, tuple[str, str]]:
     """What each cluster entry of the user's contexts is: its proxy, an ACE FQDN or an ACE node (marked ones kept)."""
     endpoints: dict[str, tuple[str, str]] = {}
     for ctx in mine:
         key = ctx.item["context"].get("cluster")
         cluster_name = ctx.body.get("cluster")
         if not key:
-            raise InputError(f"{label}: context {ctx.name!r} of Rancher user {shown!r} names no cluster "
-                             "(nothing was changed)")
+            raise InputError(
+                f"{label}: context {ctx.name!r} of Rancher user {shown!r} names no cluster (nothing was changed)"
+            )
         entry = entries.get(key)
         if entry is None:
-            raise InputError(f"{label}: context {ctx.name!r} names cluster {cluster_name!r}, which is not in the "
-                             "file (nothing was changed)")
+            raise InputError(
+                f"{label}: context {ctx.name!r} names cluster {cluster_name!r}, which is not in the "
+                "file (nothing was changed)"
+            )
         body = entry.body
         if not isinstance(body, dict) or not body.get("server"):
             raise InputError(f"{label}: cluster {cluster_name!r} has no server (nothing was changed)")

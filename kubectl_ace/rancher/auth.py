@@ -9,8 +9,15 @@ BASIC = ("localProvider", "activeDirectoryProvider", "openLdapProvider", "freeIp
 SAML = ("pingProvider", "adfsProvider", "keyCloakProvider", "oktaProvider", "shibbolethProvider")
 OAUTH = ("azureADProvider",)
 # Providers that have no CLI flow in Rancher; their users log in with an API key (--token-stdin).
-API_KEY_ONLY = ("githubProvider", "githubAppProvider", "googleOAuthProvider", "oidcProvider",
-                "keyCloakOIDCProvider", "genericOIDCProvider", "cognitoProvider")
+API_KEY_ONLY = (
+    "githubProvider",
+    "githubAppProvider",
+    "googleOAuthProvider",
+    "oidcProvider",
+    "keyCloakOIDCProvider",
+    "genericOIDCProvider",
+    "cognitoProvider",
+)
 
 
 class Providers:
@@ -30,8 +37,9 @@ def discover(client: Client) -> Providers:
         api = "v3"
     body = answer.body
     if not isinstance(body, dict) or not isinstance(body.get("data") or [], list):
-        raise RancherError(f"{client.server} answered the auth provider list with something unexpected; "
-                           "is --server the Rancher URL?")
+        raise RancherError(
+            f"{client.server} answered the auth provider list with something unexpected; is --server the Rancher URL?"
+        )
     items = [item for item in body.get("data") or [] if isinstance(item, dict) and item.get("type")]
     # localProvider first, the rest in the server's order, as the Rancher CLI lists them.
     items.sort(key=lambda item: item["type"] != "localProvider")
@@ -77,6 +85,7 @@ def check_login_answer(client: Client, answer: Response) -> None:
     An ext.cattle.io Token (rancher#55988) is told by apiVersion and kind and read into the small body's words.
     """
     from kubectl_ace.rancher import exttokens
+
     if exttokens.is_token_object(answer.body):
         answer.body = exttokens.flat(answer.body)
     token = answer.body.get("token") if isinstance(answer.body, dict) else None
@@ -84,8 +93,14 @@ def check_login_answer(client: Client, answer: Response) -> None:
         raise RancherError(f"{client.server} accepted the login but sent no token")
 
 
-def password_login(client: Client, providers: Providers, provider: dict, username: str, password: str,
-                   response_type: str = "kubeconfig") -> Response:
+def password_login(
+    client: Client,
+    providers: Providers,
+    provider: dict,
+    username: str,
+    password: str,
+    response_type: str = "kubeconfig",
+) -> Response:
     """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token)."""
     body = {"type": provider["type"], "responseType": response_type, "username": username, "password": password}
     answer = client.request("POST", login_path(providers, provider), body=body, expect=(201,))

@@ -25,7 +25,7 @@ from kubectl_ace.rancher.client import Client, Response
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5.0
-SLOW_DOWN_STEP = 5.0   # RFC 8628 §3.5: slow_down adds 5 s to the polling interval, for good
+SLOW_DOWN_STEP = 5.0  # RFC 8628 §3.5: slow_down adds 5 s to the polling interval, for good
 CALLBACK_PORT_ENV = "CATTLE_OAUTH_CALLBACK_PORT"
 FLOWS = ("devicecode", "authcode")
 
@@ -41,22 +41,29 @@ class IdentityProvider:
         self.token_url = provider.get("tokenUrl") or ""
         self.device_url = provider.get("deviceAuthUrl") or ""
         if not self.client_id or not self.token_url:
-            raise RancherError("Rancher's Azure AD provider entry has no clientId or tokenUrl; is Azure AD fully "
-                               "configured in Rancher?")
+            raise RancherError(
+                "Rancher's Azure AD provider entry has no clientId or tokenUrl; is Azure AD fully "
+                "configured in Rancher?"
+            )
         import requests
+
         self.session = requests.Session()  # trust_env: HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE apply
 
     def post(self, url: str, form: dict, timeout: float = 30.0) -> tuple[int, dict]:
         """POST a form; (status, JSON object). Transport failures become one-line errors."""
         import requests
+
         check_url(url)
         host = urllib.parse.urlsplit(url).netloc
         try:
-            answer = self.session.post(url, data=form, headers={"Accept": "application/json"},
-                                       timeout=(5.0, timeout), allow_redirects=False)
+            answer = self.session.post(
+                url, data=form, headers={"Accept": "application/json"}, timeout=(5.0, timeout), allow_redirects=False
+            )
         except requests.exceptions.SSLError:
-            raise RancherUnreachable(f"cannot verify the TLS certificate of Azure AD at {host}; if a proxy "
-                                     "re-signs TLS, point REQUESTS_CA_BUNDLE at its CA") from None
+            raise RancherUnreachable(
+                f"cannot verify the TLS certificate of Azure AD at {host}; if a proxy "
+                "re-signs TLS, point REQUESTS_CA_BUNDLE at its CA"
+            ) from None
         except requests.exceptions.Timeout:
             raise RancherUnreachable(f"Azure AD at {host} did not answer within {timeout:g} s") from None
         except requests.exceptions.RequestException as err:
@@ -100,6 +107,7 @@ def id_token_from(body: dict, host: str) -> str:
 
 # --- device code ---
 
+
 def start_device_code(idp: IdentityProvider) -> dict:
     """Ask for a device code; the answer says where the user enters which code."""
     if not idp.device_url:
@@ -114,8 +122,9 @@ def start_device_code(idp: IdentityProvider) -> dict:
     return body
 
 
-def wait_for_device_code(idp: IdentityProvider, device: dict, *, deadline: float, interval: float | None,
-                         tick: Callable[[], None]) -> str:
+def wait_for_device_code(
+    idp: IdentityProvider, device: dict, *, deadline: float, interval: float | None, tick: Callable[[], None]
+) -> str:
     """Poll the token endpoint until the user signed in; returns the id_token.
 
     authorization_pending keeps polling, slow_down adds 5 s to the interval, and the code's expires_in
@@ -139,8 +148,9 @@ def wait_for_device_code(idp: IdentityProvider, device: dict, *, deadline: float
         if error == "slow_down":
             step += SLOW_DOWN_STEP
         elif error in ("authorization_declined", "access_denied"):
-            raise AuthenticationFailed("the Azure AD sign-in was declined" + (f" ({description})" if description
-                                                                               else ""))
+            raise AuthenticationFailed(
+                "the Azure AD sign-in was declined" + (f" ({description})" if description else "")
+            )
         elif error in ("expired_token", "code_expired"):
             raise NotLoggedIn("the Azure AD code expired before the sign-in was completed; run the login again")
         elif error != "authorization_pending":
@@ -148,11 +158,14 @@ def wait_for_device_code(idp: IdentityProvider, device: dict, *, deadline: float
         if time.monotonic() >= end:
             if end >= code_deadline:
                 raise NotLoggedIn("the Azure AD code expired before the sign-in was completed; run the login again")
-            raise NotLoggedIn("the Azure AD sign-in was not completed in time; run the login again "
-                              "(--login-timeout sets how long to wait)")
+            raise NotLoggedIn(
+                "the Azure AD sign-in was not completed in time; run the login again "
+                "(--login-timeout sets how long to wait)"
+            )
 
 
 # --- authorization code with PKCE ---
+
 
 def pkce_pair() -> tuple[str, str]:
     """(code_verifier, S256 code_challenge)."""
@@ -164,9 +177,17 @@ def authorize_url(idp: IdentityProvider, redirect_uri: str, state: str, challeng
     if not idp.auth_url:
         raise RancherError("Rancher's Azure AD provider entry has no authUrl; use --auth-flow devicecode")
     check_url(idp.auth_url)
-    query = urllib.parse.urlencode({"response_type": "code", "client_id": idp.client_id,
-                                    "redirect_uri": redirect_uri, "scope": idp.scope, "state": state,
-                                    "code_challenge": challenge, "code_challenge_method": "S256"})
+    query = urllib.parse.urlencode(
+        {
+            "response_type": "code",
+            "client_id": idp.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": idp.scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
     return idp.auth_url + ("&" if "?" in idp.auth_url else "?") + query
 
 
@@ -184,11 +205,12 @@ class Callback:
             self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
             self._server.daemon_threads = True
         except OSError as err:
-            raise UsageError(f"cannot listen on 127.0.0.1:{port} for the Azure AD sign-in ({err.strerror}); set "
-                             f"{CALLBACK_PORT_ENV} to a free port, or 0 for any") from None
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{port} for the Azure AD sign-in ({err.strerror}); set "
+                f"{CALLBACK_PORT_ENV} to a free port, or 0 for any"
+            ) from None
         self.redirect_uri = f"http://localhost:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
 
     def _handler(self):
@@ -218,13 +240,18 @@ class Callback:
         query = {key: values[0] for key, values in urllib.parse.parse_qs(parts.query).items()}
         if "error" in query:
             description = (query.get("error_description") or "").strip().splitlines()
-            self.failure = AuthenticationFailed("the Azure AD sign-in was refused (" + query["error"]
-                                                + (f": {description[0][:200]}" if description else "") + ")")
+            self.failure = AuthenticationFailed(
+                "the Azure AD sign-in was refused ("
+                + query["error"]
+                + (f": {description[0][:200]}" if description else "")
+                + ")"
+            )
             self.done.set()
             return 200, _page("Sign-in failed", "Azure AD refused the sign-in. You can close this tab.")
         if not secrets.compare_digest(query.get("state", ""), self.state):
-            self.failure = AuthenticationFailed("the Azure AD sign-in came back for another login (state "
-                                                "mismatch); run the login again")
+            self.failure = AuthenticationFailed(
+                "the Azure AD sign-in came back for another login (state mismatch); run the login again"
+            )
             self.done.set()
             return 400, _page("Sign-in failed", "This answer does not belong to the running login.")
         if not query.get("code"):
@@ -233,8 +260,9 @@ class Callback:
             return 400, _page("Sign-in failed", "No authorization code was sent.")
         self.code = query["code"]
         self.done.set()
-        return 200, _page("Signed in", "You are signed in to Rancher. You can close this tab and go back to "
-                                       "the terminal.")
+        return 200, _page(
+            "Signed in", "You are signed in to Rancher. You can close this tab and go back to the terminal."
+        )
 
     def wait(self, deadline: float, tick: Callable[[], None]) -> str:
         """The authorization code, once the browser came back (deadline on time.monotonic())."""
@@ -242,8 +270,10 @@ class Callback:
             tick()
             left = deadline - time.monotonic()
             if left <= 0:
-                raise NotLoggedIn("the Azure AD sign-in was not completed in time; run the login again "
-                                  "(--login-timeout sets how long to wait)")
+                raise NotLoggedIn(
+                    "the Azure AD sign-in was not completed in time; run the login again "
+                    "(--login-timeout sets how long to wait)"
+                )
             self.done.wait(min(left, 1.0))
         if self.failure is not None:
             raise self.failure
@@ -256,9 +286,17 @@ class Callback:
 
 def redeem_code(idp: IdentityProvider, code: str, redirect_uri: str, verifier: str) -> str:
     """Exchange the authorization code (with the PKCE verifier) for tokens; returns the id_token."""
-    status, body = idp.post(idp.token_url, {"grant_type": "authorization_code", "client_id": idp.client_id,
-                                            "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier,
-                                            "scope": idp.scope})
+    status, body = idp.post(
+        idp.token_url,
+        {
+            "grant_type": "authorization_code",
+            "client_id": idp.client_id,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+            "scope": idp.scope,
+        },
+    )
     if status != 200:
         error, description = oauth_error(body)
         raise AuthenticationFailed(f"Azure AD refused the sign-in code ({error}: {description})")
@@ -267,20 +305,25 @@ def redeem_code(idp: IdentityProvider, code: str, redirect_uri: str, verifier: s
 
 # --- Rancher ---
 
-def rancher_login(client: Client, providers: auth.Providers, provider: dict, id_token: str,
-                  response_type: str = "kubeconfig") -> Response:
+
+def rancher_login(
+    client: Client, providers: auth.Providers, provider: dict, id_token: str, response_type: str = "kubeconfig"
+) -> Response:
     """POST the id_token to Rancher's login (v1, or the v3 route); 201 with a token as for passwords."""
     body = {"type": provider["type"], "responseType": response_type, "id_token": id_token}
     try:
-        answer = client.request("POST", auth.login_path(providers, provider), body=body, expect=(201,),
-                                allow=(403,))
+        answer = client.request("POST", auth.login_path(providers, provider), body=body, expect=(201,), allow=(403,))
     except AuthenticationFailed:
-        raise AuthenticationFailed(f"Rancher at {client.server} refused the Azure AD sign-in (authentication "
-                                   "failed); check that Rancher's Azure AD settings match the app "
-                                   "registration") from None
+        raise AuthenticationFailed(
+            f"Rancher at {client.server} refused the Azure AD sign-in (authentication "
+            "failed); check that Rancher's Azure AD settings match the app "
+            "registration"
+        ) from None
     if answer.status == 403:
-        raise AuthenticationFailed(f"Rancher at {client.server} does not let this Azure AD account log in "
-                                   "(permission denied); ask a Rancher administrator to allow it")
+        raise AuthenticationFailed(
+            f"Rancher at {client.server} does not let this Azure AD account log in "
+            "(permission denied); ask a Rancher administrator to allow it"
+        )
     auth.check_login_answer(client, answer)
     return answer
 
@@ -301,5 +344,7 @@ def _b64url(data: bytes) -> str:
 
 
 def _page(title: str, text: str) -> str:
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
-            f"<body><h1>{title}</h1><p>{text}</p></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><h1>{title}</h1><p>{text}</p></body></html>\n"
+    )

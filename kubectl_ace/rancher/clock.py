@@ -19,6 +19,7 @@ def server_time_to_local(expires_at: str, answer: Response) -> float | None:
     if not expires_at:
         return None
     from datetime import datetime
+
     try:
         value = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -36,15 +36,24 @@ def list_clusters(client: Client, token: str) -> list[Cluster]:
             break
         body = client.request("GET", path, token=token).body
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise RancherError(f"{client.server} answered GET /v3/clusters with something that is not a "
-                               "cluster collection; is --server the Rancher URL?")
+            raise RancherError(
+                f"{client.server} answered GET /v3/clusters with something that is not a "
+                "cluster collection; is --server the Rancher URL?"
+            )
         for item in body["data"]:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
                 ace = item.get("localClusterAuthEndpoint")
                 actions = item.get("actions")
                 generate = not isinstance(actions, dict) or "generateKubeconfig" in actions
-                found.append(Cluster(item["id"], str(item.get("name") or ""), str(item.get("state") or ""),
-                                     bool(isinstance(ace, dict) and ace.get("enabled")), generate))
+                found.append(
+                    Cluster(
+                        item["id"],
+                        str(item.get("name") or ""),
+                        str(item.get("state") or ""),
+                        bool(isinstance(ace, dict) and ace.get("enabled")),
+                        generate,
+                    )
+                )
         path = _next_page(client, body)
     return found
 
@@ -63,8 +72,9 @@ def _next_page(client: Client, body: dict) -> str | None:
 
 def generate_kubeconfig(client: Client, token: str, cluster_id: str) -> str:
     """POST /v3/clusters/<id>?action=generateKubeconfig; the kubeconfig text Rancher rendered."""
-    answer = client.request("POST", f"/v3/clusters/{quote(cluster_id, safe='')}?action=generateKubeconfig",
-                            token=token, expect=(200, 201))
+    answer = client.request(
+        "POST", f"/v3/clusters/{quote(cluster_id, safe='')}?action=generateKubeconfig", token=token, expect=(200, 201)
+    )
     config = answer.body.get("config") if isinstance(answer.body, dict) else None
     if not isinstance(config, str) or not config.strip():
         raise RancherError(f"{client.server} answered generateKubeconfig for {cluster_id} without a kubeconfig")

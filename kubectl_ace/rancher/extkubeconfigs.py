@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from kubectl_ace.errors import RancherError
 from kubectl_ace.rancher.client import Client
+from kubectl_ace.rancher.exttokens import mapping
 
 KUBECONFIGS = "/v1/ext.cattle.io.kubeconfigs"  # Steve's path, as the dashboard uses it
 
@@ -21,13 +22,15 @@ class Created:
 
 def create(client: Client, token: str, cluster_ids: list[str]) -> Created:
     """POST a Kubeconfig for the clusters, without the default entry (honoured from 2.15 on)."""
-    body = {"apiVersion": "ext.cattle.io/v1", "kind": "Kubeconfig",
-            "metadata": {"generateName": "kubeconfig-"},
-            "spec": {"clusters": cluster_ids, "includeDefaultEntry": False, "description": "kubectl-ace onboarding"}}
+    body = {
+        "apiVersion": "ext.cattle.io/v1",
+        "kind": "Kubeconfig",
+        "metadata": {"generateName": "kubeconfig-"},
+        "spec": {"clusters": cluster_ids, "includeDefaultEntry": False, "description": "kubectl-ace onboarding"},
+    }
     answer = client.request("POST", KUBECONFIGS, token=token, body=body, expect=(201, 200))
-    obj = answer.body if isinstance(answer.body, dict) else {}
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    obj = mapping(answer.body)
+    metadata, status = mapping(obj.get("metadata")), mapping(obj.get("status"))
     name, value = str(metadata.get("name") or obj.get("id") or ""), status.get("value")
     if not name or not isinstance(value, str) or not value.strip():
         raise RancherError(f"{client.server} created a Kubeconfig for {', '.join(cluster_ids)} but sent no file")
@@ -37,6 +40,7 @@ def create(client: Client, token: str, cluster_ids: list[str]) -> Created:
 
 def delete(client: Client, token: str, name: str) -> bool:
     """DELETE the Kubeconfig (Rancher deletes the tokens it owns); False when Rancher did not know it."""
-    answer = client.request("DELETE", f"{KUBECONFIGS}/{quote(name, safe='')}", token=token, expect=(200, 204),
-                            allow=(404,))
+    answer = client.request(
+        "DELETE", f"{KUBECONFIGS}/{quote(name, safe='')}", token=token, expect=(200, 204), allow=(404,)
+    )
     return answer.status != 404

@@ -30,8 +30,10 @@ class KeyPair:
         try:
             from cryptography.hazmat.primitives.asymmetric import rsa
         except ImportError:
-            raise AceError("SAML logins need the `cryptography` package, which is missing from this "
-                           "installation; reinstall kubectl-ace (pip install 'cryptography>=41')") from None
+            raise AceError(
+                "SAML logins need the `cryptography` package, which is missing from this "
+                "installation; reinstall kubectl-ace (pip install 'cryptography>=41')"
+            ) from None
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
 
     def public_key(self) -> str:
@@ -47,19 +49,24 @@ class KeyPair:
         try:
             sealed = base64.b64decode(sealed_b64.strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise RancherError("Rancher sent the login token in a form that is not base64; run the login "
-                               "again") from None
+            raise RancherError(
+                "Rancher sent the login token in a form that is not base64; run the login again"
+            ) from None
         try:
-            plain = self._key.decrypt(sealed, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                                           algorithm=hashes.SHA256(), label=None))
+            plain = self._key.decrypt(
+                sealed, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+            )
             bearer = plain.decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            raise RancherError("the login token Rancher sent cannot be decrypted with this login's key (was the "
-                               "browser login done for another request?); run the login again") from None
+            raise RancherError(
+                "the login token Rancher sent cannot be decrypted with this login's key (was the "
+                "browser login done for another request?); run the login again"
+            ) from None
         name, sep, secret = bearer.partition(":")
         if not sep or not name or not secret or any(c.isspace() for c in bearer):
-            raise RancherError("the login token Rancher sent decrypts to something that is not a token; "
-                               "run the login again")
+            raise RancherError(
+                "the login token Rancher sent decrypts to something that is not a token; run the login again"
+            )
         return bearer
 
 
@@ -70,8 +77,9 @@ def new_request_id() -> str:
 
 def login_url(server: str, public_key: str, request_id: str, response_type: str = "kubeconfig") -> str:
     """The dashboard page that runs the provider login for a CLI (keys sorted, values URL-encoded)."""
-    query = urllib.parse.urlencode(sorted({"cli": "true", "publicKey": public_key, "requestId": request_id,
-                                           "responseType": response_type}.items()))
+    query = urllib.parse.urlencode(
+        sorted({"cli": "true", "publicKey": public_key, "requestId": request_id, "responseType": response_type}.items())
+    )
     return f"{server.rstrip('/')}/dashboard/auth/login?{query}"
 
 
@@ -82,8 +90,16 @@ def token_path(api: str, request_id: str) -> str:
     return f"/v3-public/authTokens/{request_id}"
 
 
-def wait_for_token(client: Client, api: str, request_id: str, *, deadline: float, interval: float,
-                   tick: Callable[[], None], timeout_text: str) -> tuple[dict, Response]:
+def wait_for_token(
+    client: Client,
+    api: str,
+    request_id: str,
+    *,
+    deadline: float,
+    interval: float,
+    tick: Callable[[], None],
+    timeout_text: str,
+) -> tuple[dict, Response]:
     """Poll until Rancher holds the token: 404 and an empty token mean not yet; other statuses are errors.
 
     `deadline` is on time.monotonic(); `tick` runs about once a second (a progress line).
@@ -101,9 +117,11 @@ def wait_for_token(client: Client, api: str, request_id: str, *, deadline: float
         if found is not None:
             return found
         if time.monotonic() >= deadline:
-            raise NotLoggedIn(f"the browser login was not completed within {timeout_text}"
-                              + (f" (last poll: {trouble})" if trouble else "")
-                              + "; run the login again (--login-timeout sets how long to wait)")
+            raise NotLoggedIn(
+                f"the browser login was not completed within {timeout_text}"
+                + (f" (last poll: {trouble})" if trouble else "")
+                + "; run the login again (--login-timeout sets how long to wait)"
+            )
 
 
 def _poll(client: Client, path: str) -> tuple[dict, Response] | None:
@@ -113,8 +131,9 @@ def _poll(client: Client, path: str) -> tuple[dict, Response] | None:
         return None
     body = answer.body
     if not isinstance(body, dict):
-        raise RancherError(f"Rancher at {client.server} answered the login token poll with something that is "
-                           "not a JSON object")
+        raise RancherError(
+            f"Rancher at {client.server} answered the login token poll with something that is not a JSON object"
+        )
     token = body.get("token")
     if token in (None, ""):
         return None

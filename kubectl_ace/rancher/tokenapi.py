@@ -42,8 +42,9 @@ def kind_of(token: str) -> str:
     return EXT if exttokens.is_ext(token) else V3
 
 
-def mint(client: Client, login_token: str, cluster_id: str | None, ttl_ms: int, description: str,
-         api: str) -> tuple[Response, str]:
+def mint(
+    client: Client, login_token: str, cluster_id: str | None, ttl_ms: int, description: str, api: str
+) -> tuple[Response, str]:
     """Mint with `api` (v3 falls over to ext when /v3/tokens is gone); the answer (flat body) and the API used."""
     if api != EXT:
         try:

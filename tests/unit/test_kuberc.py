@@ -83,11 +83,18 @@ def test_a_v1alpha1_preference_has_no_credential_plugin_policy():
     assert verdict.allowed and "allows credential plugins" in verdict.detail
 
 
-def test_yaml_beyond_the_subset_is_reported_not_guessed(tmp_path):
+def test_yaml_anchors_are_read_as_kubectl_reads_them(tmp_path):
     path = tmp_path / "kuberc"
     path.write_text(HEADER + "credentialPluginPolicy: &p DenyAll\n")
     verdict = kuberc.check({"KUBERC": str(path), "PATH": ""}, (1, 37))
-    assert verdict.allowed and not verdict.certain and "kubectl kuberc view" in verdict.fix
+    assert not verdict.allowed and verdict.certain
+
+
+def test_a_file_that_is_not_yaml_is_reported_not_guessed(tmp_path):
+    path = tmp_path / "kuberc"
+    path.write_text(HEADER + "credentialPluginPolicy: [DenyAll\n")
+    verdict = kuberc.check({"KUBERC": str(path), "PATH": ""}, (1, 37))
+    assert not verdict.certain and "kubectl kuberc view" in verdict.fix
 
 
 # -- deciding -----------------------------------------------------------------------------------

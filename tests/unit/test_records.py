@@ -68,6 +68,7 @@ def test_user_picks_a_login_by_name_or_id_else_the_current_one():
 
 def test_records_round_trip_and_keep_unknown_keys():
     data = {"version": 1, "server": "https://r", "cacert": None, "insecure": False, "current_user": "alice",
+            "token_api": "ext",
             "future": {"kept": True},
             "logins": {"alice": {"token": "t-a:x", "token_id": "t-a", "user_id": "u-a", "provider": "local",
                                  "origin": "login", "expires": NOW, "expires_at": "", "created": NOW, "extra": 1,
