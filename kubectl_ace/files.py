@@ -24,12 +24,14 @@ def temp_name(path: str) -> str:
     return f"{path}.{os.getpid()}.{time.monotonic_ns()}{TMP_SUFFIX}"
 
 
-def writer_of(name: str) -> int | None:
-    """The pid in a temp file name `<file>.<pid>.<ns>.tmp`, or None when the name is not one of ours."""
+def writer_of(name: str, of: str | None = None) -> int | None:
+    """The pid in a temp file name `<file>.<pid>.<ns>.tmp` (of `of` when given), or None when it is not one of ours."""
     if not name.endswith(TMP_SUFFIX):
         return None
     parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
     if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    if of is not None and parts[0] != of:
         return None
     return int(parts[1])
 
@@ -49,37 +51,42 @@ def is_running(pid: int) -> bool:
     return True
 
 
-def orphans(folder: str) -> list[str]:
-    """Temp files in `folder` whose writer is gone (killed between write and rename)."""
+def orphans(folder: str, of: str | None = None) -> list[str]:
+    """Temp files in `folder` (of the file `of` only, when given) whose writer is gone (killed before its rename)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return []
+    target = os.path.basename(of) if of is not None else None
     found = []
     for name in names:
-        pid = writer_of(name)
+        pid = writer_of(name, target)
         if pid is not None and not is_running(pid):
             found.append(os.path.join(folder, name))
     return sorted(found)
 
 
-def remove_orphans(folder: str) -> None:
-    """Delete the temp files dead writers left in `folder` (they may hold secrets)."""
-    for path in orphans(folder):
+def remove_orphans(folder: str, of: str | None = None, found: list[str] | None = None) -> None:
+    """Delete the temp files dead writers left in `folder` (they may hold secrets), or the ones `found` names."""
+    for path in orphans(folder, of) if found is None else found:
         try:
             os.unlink(path)
         except OSError:
             pass
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+def write_atomic(
+    path: str, data: bytes, mode: int = 0o600, durable: bool = True, orphaned: list[str] | None = None
+) -> None:
     """Write a temporary file beside `path`, flush it to disk, then rename it over `path`.
 
     durable=False skips the fsync, for small marks whose loss costs nothing (the rename stays atomic).
-    A durable write also removes the temp files dead writers left in the folder.
+    A durable write then removes the temp files dead writers of `path` left (`orphaned`, when the caller
+    has read them already; removed only after the new content is in place, so a crash keeps them).
     """
-    if durable:
-        remove_orphans(os.path.dirname(path) or ".")
+    folder = os.path.dirname(path) or "."
+    if durable and orphaned is None:
+        orphaned = orphans(folder, of=path)
     tmp = temp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -98,6 +105,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True
         except OSError:
             pass
         raise StoreError(f"cannot write {path}: {err.strerror}") from None
+    if orphaned:
+        remove_orphans(folder, found=orphaned)
 
 
 def write_new(path: str, data: bytes, mode: int) -> None:

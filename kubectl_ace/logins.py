@@ -63,7 +63,10 @@ def log_in(
         login = login_flows.with_ttl(client, login, ttl_seconds)
     previous = store.save_login(server, login, cacert_pem, insecure)
     if previous and previous.token and previous.origin == "login" and previous.token != login.token:
-        login_flows.revoke_quietly(client, login.token, previous.token, previous.token_id)
+        # The replaced login ends itself: with our token the delete would fail once a parallel login
+        # replaced (and revoked) ours in turn, leaving it live. Until it is gone it stays retired.
+        if end_quietly(client, previous.token):
+            store.drop_retired(server, {previous.token})
     # Rancher may have been upgraded since the last login: decide the token API afresh.
     store.remember_token_api(server, tokenapi.detect(client))
     return login
@@ -121,6 +124,16 @@ def log_in_for(
         return store.read(req.server), made
 
 
+def end_quietly(client, token: str) -> bool:
+    """End a login token with itself; True when Rancher ended it or no longer knows it."""
+    try:
+        return tokenapi.logout(client, token)
+    except AuthenticationFailed:
+        return True  # already revoked or expired
+    except AceError:
+        return False
+
+
 class LogoutResult:
     """What a logout did at Rancher and in the store."""
 
@@ -134,7 +147,8 @@ class LogoutResult:
 def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResult:
     """Revoke the server's tokens at Rancher where it answers, and delete them from the store either way.
 
-    With `cluster`, only that cluster's token goes; the login stays.
+    Replaced tokens kept as retired are revoked too (one Rancher no longer knows is not counted).
+    With `cluster`, only that cluster's tokens go; the login stays.
     """
     server = normalize_server(server)
     result = LogoutResult(server)
@@ -142,39 +156,44 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
     if record is None:
         return result
     client = connect.rancher_client(store, server, connect.trust_for(record))
-    if cluster:
-        for login in record.logins.values():
-            entry = login.cluster(cluster)
-            try:
-                if entry is None or not login.token:
-                    continue
-                if tokenapi.delete(client, login.token, entry.token, entry.token_id):
-                    result.revoked += 1
-                else:
-                    result.unrevoked.append(entry.token_id)
-            except AuthenticationFailed:
-                pass
-            except AceError as err:
-                result.unreachable = err.message
-        store.drop_cluster(server, cluster)
-        return result
     try:
         for login in record.logins.values():
-            if not login.token:
-                continue
-            for entry in login.clusters.values():
-                if tokenapi.delete(client, login.token, entry.token, entry.token_id):
-                    result.revoked += 1
-                else:
-                    result.unrevoked.append(entry.token_id)
-            if login.origin == "login":
-                if tokenapi.logout(client, login.token):
-                    result.revoked += 1
-                else:
-                    result.unrevoked.append(login.token_id)
-    except AuthenticationFailed:
-        pass  # the login is already dead at Rancher; its cluster tokens expire with their TTL
-    except AceError as err:
+            revoke_login(client, login, cluster, result)
+    except AceError as err:  # Rancher does not answer: the rest expire on their own
         result.unreachable = err.message
-    store.delete(server)
+    if cluster:
+        store.drop_cluster(server, cluster)
+    else:
+        store.delete(server)
     return result
+
+
+def revoke_login(client, login: Login, cluster: str | None, result: LogoutResult) -> None:
+    """Revoke a login's cluster tokens (only `cluster`'s, when given), its retired ones, then the login itself."""
+    if login.token:
+        try:
+            for key, entry in login.clusters.items():
+                if cluster is None or key == cluster:
+                    if tokenapi.delete(client, login.token, entry.token, entry.token_id):
+                        result.revoked += 1
+                    else:
+                        result.unrevoked.append(entry.token_id)
+            for old in login.retired:
+                if old.kind == "cluster" and (cluster is None or old.cluster == cluster):
+                    if tokenapi.delete(client, login.token, old.entry.token, old.entry.token_id):
+                        result.revoked += 1
+        except AuthenticationFailed:
+            pass  # the login is already dead at Rancher; its cluster tokens expire with their TTL
+    if cluster is not None:
+        return
+    for old in login.retired:
+        if old.kind == "login" and tokenapi.logout_if_live(client, old.entry.token):
+            result.revoked += 1
+    if login.token and login.origin == "login":
+        try:
+            if tokenapi.logout(client, login.token):
+                result.revoked += 1
+            else:
+                result.unrevoked.append(login.token_id)
+        except AuthenticationFailed:
+            pass

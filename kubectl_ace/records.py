@@ -102,8 +102,21 @@ class Login:
         "created",
         "clusters",
         "extra",
+        # --- issue 13: replaced tokens Rancher may still accept ---
+        "retired",
     )
-    FIELDS = ("token", "token_id", "user_id", "provider", "origin", "expires", "expires_at", "created", "clusters")
+    FIELDS = (
+        "token",
+        "token_id",
+        "user_id",
+        "provider",
+        "origin",
+        "expires",
+        "expires_at",
+        "created",
+        "clusters",
+        "retired",
+    )
 
     def __init__(
         self,
@@ -130,6 +143,7 @@ class Login:
         self.created = created
         self.clusters: dict[str, ClusterToken] = clusters or {}
         self.extra = extra or {}
+        self.retired: list[RetiredToken] = []  # replaced, not yet revoked: logout revokes them
 
     @classmethod
     def from_dict(cls, name: str, data: dict) -> Login:
@@ -138,7 +152,7 @@ class Login:
             entry = ClusterToken.from_dict(item)
             if entry is not None:
                 clusters[key] = entry
-        return cls(
+        login = cls(
             name,
             str(data.get("token") or ""),
             str(data.get("token_id") or ""),
@@ -151,6 +165,12 @@ class Login:
             clusters,
             {k: v for k, v in data.items() if k not in cls.FIELDS},
         )
+        retired = data.get("retired")
+        for item in retired if isinstance(retired, list) else ():
+            old = RetiredToken.from_dict(item)
+            if old is not None:
+                login.retired.append(old)
+        return login
 
     def to_dict(self) -> dict:
         data = dict(self.extra)
@@ -165,6 +185,8 @@ class Login:
             created=self.created,
             clusters={key: entry.to_dict() for key, entry in self.clusters.items()},
         )
+        if self.retired:
+            data["retired"] = [old.to_dict() for old in self.retired]
         return data
 
     @property
@@ -182,6 +204,61 @@ class Login:
     def matches(self, user: str) -> bool:
         """Named by --user: a username or a user id."""
         return user in (self.name, self.user_id)
+
+    # --- issue 13: every token the tool minted is kept until it is revoked or expired ---
+
+    def holds(self, token: str) -> bool:
+        """The token is this login's, one of its cluster tokens, or a retired one."""
+        return (
+            token == self.token
+            or any(entry.token == token for entry in self.clusters.values())
+            or any(old.entry.token == token for old in self.retired)
+        )
+
+    def retire(self, cluster: str, entry: ClusterToken, now: float, kind: str = "cluster") -> None:
+        """Keep a replaced token for logout to revoke, unless it has expired or is held already."""
+        if entry.expires is not None and entry.expires <= now or self.holds(entry.token):
+            return
+        self.retired.append(RetiredToken(cluster, entry, kind))
+
+    def put_cluster(self, key: str, entry: ClusterToken, now: float) -> None:
+        """Make `entry` the cluster's token; the one it replaces is retired (it may still be in use)."""
+        old = self.clusters.get(key)
+        self.clusters[key] = entry
+        if old is not None and old.token != entry.token:
+            self.retire(key, old, now)
+
+    def prune_retired(self, now: float) -> None:
+        """Forget retired tokens that have expired (Rancher no longer accepts them) or are current again."""
+        current = {self.token, *(entry.token for entry in self.clusters.values())}
+        self.retired = [
+            old
+            for old in self.retired
+            if (old.entry.expires is None or old.entry.expires > now) and old.entry.token not in current
+        ]
+
+
+class RetiredToken:
+    """A token the tool replaced that Rancher may still accept: a cluster token, or a login token ("login")."""
+
+    __slots__ = ("cluster", "entry", "kind")
+
+    def __init__(self, cluster: str, entry: ClusterToken, kind: str = "cluster") -> None:
+        self.cluster = cluster
+        self.entry = entry
+        self.kind = kind
+
+    @classmethod
+    def from_dict(cls, data) -> RetiredToken | None:
+        if not isinstance(data, dict):
+            return None
+        entry = ClusterToken.from_dict({k: v for k, v in data.items() if k not in ("cluster", "kind")})
+        if entry is None:
+            return None
+        return cls(str(data.get("cluster") or ""), entry, "login" if data.get("kind") == "login" else "cluster")
+
+    def to_dict(self) -> dict:
+        return {**self.entry.to_dict(), "cluster": self.cluster, "kind": self.kind}
 
 
 class ServerRecord:
@@ -237,6 +314,25 @@ class ServerRecord:
             logins={name: login.to_dict() for name, login in self.logins.items()},
         )
         return data
+
+    def keep_orphaned(self, found: list[ServerRecord], now: float) -> None:
+        """Keep every token of records found in killed writers' temp files that this one lacks (live at Rancher).
+
+        A login of a user with no login here is kept whole (it had succeeded when its writer was killed);
+        else its tokens retire under that user's login, for logout to revoke.
+        """
+        for orphan in found:
+            for name, lost in orphan.logins.items():
+                home = self.logins.get(name)
+                if home is None:
+                    self.logins[name] = lost
+                    continue
+                if lost.token and lost.origin == "login":
+                    home.retire("", ClusterToken(lost.token, lost.token_id, expires=lost.expires), now, "login")
+                for key, entry in lost.clusters.items():
+                    home.retire(key, entry, now)
+                for old in lost.retired:
+                    home.retire(old.cluster, old.entry, now, old.kind)
 
     def login(self, user: str | None = None) -> Login | None:
         """The login for --user (a username or user id), else the current one, else the only one.

@@ -198,6 +198,7 @@ class Store:
 
         Returning None deletes the record. With reset_corrupt a corrupt file is kept aside as
         `<file>.corrupt-<time>` and the change starts from nothing; otherwise it raises StoreError.
+        Tokens in temp files of killed writers are kept as retired (for logout) before those files go.
         """
         path = self.server_file(server)
         self.ensure("servers")
@@ -214,50 +215,32 @@ class Store:
                     file=sys.stderr,
                 )
                 current = None
+            left = orphans(os.path.dirname(path), of=path)
             record = change(current)
             if record is None:
                 if current is not None:
                     os.unlink(path)
-                remove_orphans(os.path.dirname(path))
+                remove_orphans(os.path.dirname(path), of=path)  # logout revoked what they held
                 return None
             record.server = server
+            now = time.time()
+            record.keep_orphaned(read_orphans(left, server), now)
+            for login in record.logins.values():
+                login.prune_retired(now)
             import json
 
             text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
-            write_atomic(path, text.encode())
+            write_atomic(path, text.encode(), orphaned=left)
             return record
 
     def with_orphans(self, server: str, record: ServerRecord | None) -> ServerRecord | None:
-        """The record plus the logins and tokens found in temp files of killed writers (for logout to revoke).
-
-        Each orphan's login is added under a name of its own unless it is the same login; its cluster
-        tokens go under the current login of that user when they are not already there.
-        """
+        """The record plus the tokens found in temp files of killed writers, as retired ones (for logout to revoke)."""
         path = self.server_file(server)
-        found = []
-        for tmp in orphans(os.path.dirname(path)):
-            if not tmp.startswith(path + "."):
-                continue
-            try:
-                with open(tmp, encoding="utf-8") as handle:
-                    found.append(parse(tmp, handle.read(), server))
-            except (OSError, StoreError):
-                continue  # cut off mid-write: nothing readable in it
+        found = read_orphans(orphans(os.path.dirname(path), of=path), server)
         if not found:
             return record
         merged = record or ServerRecord(server)
-        known = {entry.token for login in merged.logins.values() for entry in login.clusters.values()}
-        for index, orphan in enumerate(found):
-            for name, login in orphan.logins.items():
-                home = merged.logins.get(name)
-                if home is None or (login.token and login.token != home.token):
-                    merged.logins[f"{name}~orphan{index}"] = login
-                    known.update(entry.token for entry in login.clusters.values())
-                    continue
-                for key, entry in login.clusters.items():
-                    if entry.token not in known:
-                        home.clusters[f"{key}~orphan{index}"] = entry
-                        known.add(entry.token)
+        merged.keep_orphaned(found, time.time())
         return merged
 
     # --- the edits ---
@@ -268,7 +251,7 @@ class Store:
         def put(current: ServerRecord | None) -> ServerRecord:
             current = current or ServerRecord(server)
             target = current.logins.setdefault(login.name, login)
-            target.clusters[cluster_key] = entry
+            target.put_cluster(cluster_key, entry, time.time())
             return current
 
         self.update(server, put)
@@ -306,14 +289,20 @@ class Store:
 
         def put(record: ServerRecord | None) -> ServerRecord:
             record = record or ServerRecord(server)
+            now = time.time()
             old = record.logins.get(login.name)
             if old is not None:
                 previous.append(old)
                 login.clusters = {**old.clusters, **login.clusters}
+                login.retired = [*old.retired, *login.retired]
+                if old.token and old.origin == "login":  # revoked by the caller; kept until that is done
+                    login.retire("", ClusterToken(old.token, old.token_id, expires=old.expires), now, "login")
             for name, other in list(record.logins.items()):
                 if other.origin == "imported" and name != login.name and login.user_id in (other.user_id, name):
                     for key, entry in other.clusters.items():
-                        login.clusters.setdefault(key, entry)
+                        if login.clusters.setdefault(key, entry) is not entry:
+                            login.retire(key, entry, now)
+                    login.retired += other.retired
                     del record.logins[name]
             record.logins[login.name] = login
             record.current_user = login.name
@@ -323,6 +312,17 @@ class Store:
 
         self.update(server, put, reset_corrupt=True)
         return previous[0] if previous else None
+
+    def drop_retired(self, server: str, tokens: set[str]) -> None:
+        """Forget retired tokens that were just revoked."""
+
+        def drop(current: ServerRecord | None) -> ServerRecord | None:
+            for login in current.logins.values() if current else ():
+                login.retired = [old for old in login.retired if old.entry.token not in tokens]
+            return current
+
+        if tokens:
+            self.update(server, drop)
 
     def delete(self, server: str) -> None:
         self.update(server, lambda current: None)
@@ -367,7 +367,7 @@ class Store:
                     and (old.expires is None or old.expires > entry.expires)
                 ):
                     continue
-                login.clusters[key] = entry
+                login.put_cluster(key, entry, now)
                 kept[0] += 1
             return record
 
@@ -396,6 +396,18 @@ PRIVATE_MODES = sys.platform != "win32"  # POSIX modes; Windows keeps the store 
 
 def _warn(message: str) -> None:
     print(f"kubectl-ace: {message}", file=sys.stderr)
+
+
+def read_orphans(paths: list[str], server: str) -> list[ServerRecord]:
+    """The records in temp files of killed writers; one cut off mid-write holds nothing readable."""
+    found = []
+    for tmp in paths:
+        try:
+            with open(tmp, encoding="utf-8") as handle:
+                found.append(parse(tmp, handle.read(), server))
+        except (OSError, StoreError):
+            continue
+    return found
 
 
 def parse(path: str, text: str, server: str) -> ServerRecord:

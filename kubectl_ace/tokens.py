@@ -217,9 +217,29 @@ def mint_and_save(req: Request, record: ServerRecord | None, login: Login) -> Cr
     entry = ClusterToken(
         body["token"], minted=now, expires=local_expiry(body, answer), expires_at=body.get("expiresAt") or ""
     )
-    req.store.save_cluster_token(req.server, login, req.cluster_key, entry)
+    replaced = login.cluster(req.cluster_key)
+    req.store.save_cluster_token(req.server, login, req.cluster_key, entry)  # the replaced one is retired
+    if req.force_refresh and replaced is not None and not replaced.same_as(entry):
+        revoke_replaced(req, client, login, replaced)
     process_marks.prune_handouts(req.store, req.server, req.cluster)
     return Credential.of(entry)
+
+
+def revoke_replaced(req: Request, client, login: Login, replaced: ClusterToken) -> None:
+    """--force-refresh: the user distrusts the old token, so revoke it now (a refresh-ahead lets it expire)."""
+    from kubectl_ace.errors import AceError
+    from kubectl_ace.rancher import tokenapi
+
+    try:
+        tokenapi.delete(client, login.token, replaced.token, replaced.token_id)  # False: gone already
+    except AceError as err:
+        print(
+            f"kubectl-ace: warning: could not revoke the replaced token for {req.what} ({err.message}); "
+            "`kubectl ace logout` revokes it later",
+            file=sys.stderr,
+        )
+        return
+    req.store.drop_retired(req.server, {replaced.token})
 
 
 def assert_rancher_answers(req: Request, record: ServerRecord | None) -> None:

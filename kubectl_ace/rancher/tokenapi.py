@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kubectl_ace.errors import AceError
+from kubectl_ace.errors import AceError, AuthenticationFailed
 from kubectl_ace.rancher import exttokens, v3tokens
 from kubectl_ace.rancher.client import Client, Response
 
@@ -73,3 +73,11 @@ def logout(client: Client, token: str) -> bool:
     if kind_of(token) == V3 and v3tokens.logout(client, token) in (200, 204):
         return True
     return exttokens.logout(client, token)
+
+
+def logout_if_live(client: Client, token: str) -> bool:
+    """End a login token that may be gone already; True only when this call ended it."""
+    try:
+        return logout(client, token)
+    except AuthenticationFailed:
+        return False  # Rancher no longer accepts it: revoked or expired already
