@@ -172,6 +172,10 @@ def revoke_login(client, login: Login, cluster: str | None, result: LogoutResult
     """Revoke a login's cluster tokens (only `cluster`'s, when given), its retired ones, then the login itself."""
     if login.token:
         try:
+            if cluster is None:  # tokens a killed mint left at Rancher, written down nowhere
+                held = {entry.token_id for entry in login.clusters.values()}
+                held.update(old.entry.token_id for old in login.retired)
+                result.revoked += tokenapi.sweep(client, login.token, login.token_id, held)
             for key, entry in login.clusters.items():
                 if cluster is None or key == cluster:
                     if tokenapi.delete(client, login.token, entry.token, entry.token_id):

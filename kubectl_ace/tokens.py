@@ -198,7 +198,9 @@ def mint_and_save(req: Request, record: ServerRecord | None, login: Login) -> Cr
 
     now = time.time()
     ttl_ms = 0 if login.expires is None else int((login.expires - now - 60) * 1000)
-    description = f"kubectl-ace for {req.cluster}" if req.cluster else "kubectl-ace"
+    # The marker lets logout find a token whose minter was killed before it could write it down.
+    mark = tokenapi.marker(login.token_id)
+    description = f"kubectl-ace for {req.cluster} {mark}" if req.cluster else f"kubectl-ace {mark}"
     client = rancher_client(req, record)
     known = record.token_api if record else ""
     try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.conftest import PASSWORD
+from tests.test_rancher_versions import make_user  # noqa: F401 (a fixture)
 
 
 def live(world, **match) -> list[dict]:
@@ -148,3 +151,30 @@ def test_expired_retired_tokens_are_pruned_on_the_next_write(logged_in, world):
         {"cluster": "c-m-prod0001", "kind": "cluster", "token": "token-new:secret", "expires": None}]))
     assert logged_in.ace(*token_args(world, "c-m-edge0001")).returncode == 0
     assert [old["token_id"] for old in logged_in.stored_login()["retired"]] == ["token-new"]
+
+
+# --- a token minted at Rancher whose minter was killed before writing it down ---
+
+def forget_cluster_tokens(sandbox) -> None:
+    sandbox.edit_store(lambda data: data["logins"]["admin"]["clusters"].clear())
+
+
+def test_logout_revokes_a_token_minted_but_never_written_down(logged_in, world):
+    assert logged_in.ace(*token_args(world)).returncode == 0
+    forget_cluster_tokens(logged_in)  # as when the minter was killed between Rancher's answer and its write
+    own = world.create_token("admin", cluster_id="c-m-prod0001")  # the user's own token, made in the UI
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert [token["name"] for token in live(world)] == [own.split(":")[0]]
+    assert revoked_count(result.stderr) == 2
+
+
+@pytest.mark.parametrize("version", ["v2.15.0"])
+def test_logout_revokes_an_ext_token_minted_but_never_written_down(make_user, version):
+    user = make_user(version)
+    user.login()
+    assert user.ace(*token_args(user.world)).returncode == 0
+    assert user.stored_token("c-m-prod0001")["token"].startswith("ext/")
+    forget_cluster_tokens(user)
+    assert user.ace("logout", "--all").returncode == 0
+    assert live(user.world) == []

@@ -81,3 +81,34 @@ def logout_if_live(client: Client, token: str) -> bool:
         return logout(client, token)
     except AuthenticationFailed:
         return False  # Rancher no longer accepts it: revoked or expired already
+
+
+def marker(login_token_id: str) -> str:
+    """What a cluster token's description says of the login that minted it (a name, not a secret)."""
+    return f"(login {login_token_id})"
+
+
+def sweep(client: Client, login_token: str, login_token_id: str, keep: set[str]) -> int:
+    """Revoke the user's tokens minted from this login that no record names (their minter was killed before it
+    could write them down); returns how many Rancher deleted. Only tokens whose description has the marker."""
+    mark = marker(login_token_id)
+    found: dict[str, str] = {}  # name -> API
+    answer = client.request("GET", "/v3/tokens", token=login_token, allow=(403, 404))
+    for item in answer.body.get("data") or [] if answer.status == 200 and isinstance(answer.body, dict) else []:
+        if isinstance(item, dict) and mark in str(item.get("description") or ""):
+            found[str(item.get("name") or item.get("id") or "")] = V3
+    answer = client.request("GET", exttokens.TOKENS, token=login_token, allow=(403, 404))
+    for item in answer.body.get("items") or [] if answer.status == 200 and isinstance(answer.body, dict) else []:
+        spec, meta = exttokens.mapping(item).get("spec"), exttokens.mapping(item).get("metadata")
+        if mark in str(exttokens.mapping(spec).get("description") or ""):
+            found[str(exttokens.mapping(meta).get("name") or "")] = EXT
+    deleted = 0
+    for name, api in found.items():
+        if name and name not in keep:
+            gone = (
+                exttokens.delete(client, login_token, name)
+                if api == EXT
+                else v3tokens.delete(client, login_token, name)
+            )
+            deleted += gone
+    return deleted
