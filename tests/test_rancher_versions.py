@@ -43,9 +43,9 @@ def test_login_reads_an_ext_token_login_answer(make_user):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("version", ["v2.13.6", "v2.14.1"])
-def test_minted_token_is_v3_where_ext_is_refused_at_ace(make_user, tmp_path, version):
-    user = make_user(version)
+@pytest.mark.parametrize("rancher", ["v2.13.6", "v2.14.1"])
+def test_minted_token_is_v3_where_ext_is_refused_at_ace(make_user, tmp_path, rancher):
+    user = make_user(rancher)
     user.login()
     user.exec_kubeconfig(PROD, current="prod-fqdn")
     result = user.kubectl("get", "namespaces")
@@ -58,10 +58,10 @@ def test_minted_token_is_v3_where_ext_is_refused_at_ace(make_user, tmp_path, ver
     assert kubectl_get(user.world, tmp_path, PROD, bearer).returncode != 0
 
 
-@pytest.mark.parametrize("version,v3", [("v2.13.7", True), ("v2.14.3", True), ("v2.15.0", True),
+@pytest.mark.parametrize("rancher,v3", [("v2.13.7", True), ("v2.14.3", True), ("v2.15.0", True),
                                         ("v2.16.0", False)])
-def test_minted_token_is_ext_where_it_works_at_ace(make_user, version, v3):
-    user = make_user(version, v3_tokens=v3)
+def test_minted_token_is_ext_where_it_works_at_ace(make_user, rancher, v3):
+    user = make_user(rancher, v3_tokens=v3)
     user.login()
     user.exec_kubeconfig(PROD, current="prod-fqdn")
     result = user.kubectl("get", "namespaces")
