@@ -10,7 +10,7 @@ from kubectl_ace.errors import AceError, UsageError
 HELP = "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
 
 EXAMPLES = """\
-  kubectl ace kubeconfig --all --merge          every cluster, merged into your kubeconfig (a backup is kept)
+  kubectl ace kubeconfig --all --merge          every cluster, merged into the kubeconfig kubectl uses
   kubectl ace kubeconfig prod --merge           one cluster, by name or id
   kubectl ace kubeconfig --all -o ~/.kube/rancher.yaml   a file of its own (use it with KUBECONFIG)
   kubectl ace kubeconfig prod > prod.yaml       printed"""
