@@ -153,6 +153,7 @@ def test_doctor_does_not_advise_switching_to_ace_for_a_cluster_without_it(logged
     assert result.returncode == 1, result.stdout
     assert "switch --ace" not in result.stdout
     assert "Authorized Cluster Endpoint" in result.stdout
+    assert "fix: kubectl ace login" not in result.stdout  # a login cannot work while Rancher is down either
 
 
 def test_doctor_advises_ace_while_rancher_is_down_when_the_cluster_has_it(logged_in, world):

@@ -64,10 +64,11 @@ def check_server(server: str, store: Store, config, contexts: dict) -> list[Chec
     return checks
 
 
-ENABLE_ACE = (
-    "enable its Authorized Cluster Endpoint in Rancher (the cluster's Edit Config, Networking), "
-    "then fetch its contexts again: kubectl ace kubeconfig --all --merge"
-)
+def enable_ace(whose: str) -> str:
+    return (
+        f"enable {whose} Authorized Cluster Endpoint in Rancher (the cluster's Edit Config, Networking), "
+        "then fetch the contexts again: kubectl ace kubeconfig --all --merge"
+    )
 
 
 def meanwhile(server: str, contexts: dict) -> str:
@@ -77,13 +78,13 @@ def meanwhile(server: str, contexts: dict) -> str:
     if not clusters:
         return "kubectl cannot reach clusters through it meanwhile"
     if not with_ace:
-        return f"no cluster of it has an ACE context to use meanwhile: for a fallback, {ENABLE_ACE}"
+        return "no cluster of it has an ACE context to fall back on: " + enable_ace("each cluster's")
     without = sorted(clusters - with_ace)
     if not without:
         return "meanwhile the ACE contexts work (kubectl ace switch --ace)"
     return (
         f"meanwhile the ACE contexts of {', '.join(sorted(with_ace))} work (kubectl ace switch --ace); "
-        f"{', '.join(without)} have none: {ENABLE_ACE}"
+        f"{', '.join(without)} have none: {enable_ace('their')}"
     )
 
 
@@ -139,14 +140,12 @@ def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
             continue
         server = report.endpoints.server
         if report.token_error:
-            checks.append(
-                Check(
-                    "token",
-                    FAIL,
-                    f"cluster {report.endpoints.cluster_id}: {report.token_error}",
-                    f"kubectl ace login --server {server}",
-                )
+            fix = (  # a login cannot help while Rancher does not answer
+                f"kubectl ace login --server {server}"
+                if report.rancher.reachable
+                else "wait for Rancher: the token is minted from the login once it answers"
             )
+            checks.append(Check("token", FAIL, f"cluster {report.endpoints.cluster_id}: {report.token_error}", fix))
             continue
         for endpoint in report.endpoints.all():
             result = report.results[endpoint.url]
@@ -174,7 +173,7 @@ def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
                         + (
                             "meanwhile use ACE: kubectl ace switch --ace"
                             if report.endpoints.ace
-                            else f"the cluster has no ACE context to use meanwhile: {ENABLE_ACE}"
+                            else f"the cluster has no ACE context to fall back on: {enable_ace('its')}"
                         ),
                     )
                 )
