@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return token.run(argv[index + 1 :] + argv[:index])  # the hot path: no argparse
         index = argv_reader.subcommand_at(argv, "kubectl", GLOBAL_VALUE_FLAGS)
+        if index is not None and argv[index + 1 : index + 2] in (["-h"], ["--help"]):
+            return dispatch(["kubectl", "--help"])  # its own help; `kubectl ace kubectl get -h` is kubectl's
         if index is not None:
             from kubectl_ace.commands import kubectl
 
@@ -42,12 +44,15 @@ def main(argv: list[str] | None = None) -> int:
             return kubectl.run_raw(argv[index + 1 :], {name[2:]: value for name, value in values.items()})
         return dispatch(argv)
     except AceError as err:
+        if err.exit_code == 130:
+            _end_prompt_line()
         if not err.already_said:  # kubectl runs the plugin again for each retry: a notice is said once
             print(f"kubectl-ace: error: {err.message}", file=sys.stderr)
         if verbose and err.detail:
             print(f"kubectl-ace: detail: {err.detail}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        _end_prompt_line()
         print("kubectl-ace: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -59,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"kubectl-ace: internal error ({type(err).__name__}); rerun with -v and report it", file=sys.stderr)
         return 70
+
+
+def _end_prompt_line() -> None:
+    """After Ctrl-C at a prompt the terminal shows `^C` with no newline: start the message on a line of its own."""
+    try:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
 def dispatch(argv: list[str]) -> int:
@@ -74,11 +88,23 @@ def dispatch(argv: list[str]) -> int:
     return module.run(args)
 
 
+OUTPUT_HELP = "output format: table for people (default), json or yaml for scripts"
+
+
 def build_parser():
     import argparse
     import importlib
 
-    common = argparse.ArgumentParser(add_help=False)
+    class Parser(argparse.ArgumentParser):
+        """argparse with one-line errors: the usage block is what --help is for."""
+
+        def error(self, message: str):
+            from kubectl_ace.errors import UsageError
+
+            where = self.prog.removeprefix("kubectl ace").strip()
+            raise UsageError(f"{where + ': ' if where else ''}{message}; see `{self.prog} --help`")
+
+    common = Parser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file to use")
     common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context to use")
     common.add_argument(
@@ -94,13 +120,36 @@ def build_parser():
         help="more detail on errors (secrets are never shown)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kubectl ace",
         parents=[common],
         description="Rancher credentials for kubectl, with failover to the Authorized Cluster Endpoint.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"kubectl_ace.commands.{name}")
-        module.configure(sub.add_parser(name, parents=[common], help=module.HELP, description=module.HELP))
+        examples = getattr(module, "EXAMPLES", "")
+        command = sub.add_parser(
+            name,
+            parents=[common],
+            help=module.HELP,
+            description=module.HELP,
+            epilog=f"Examples:\n{examples}" if examples else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(command)
+        for action in command._actions:  # every command's -o means the same
+            if "--output" in action.option_strings and not action.help:
+                action.help = OUTPUT_HELP
     return parser
+
+
+EXAMPLES = """\
+Examples:
+  kubectl ace login --server https://rancher.example.com      log in once
+  kubectl ace kubeconfig --all --merge                          contexts for every cluster, into your kubeconfig
+  kubectl ace doctor                                            check everything, with the fix for each problem
+  kubectl ace status --all                                      which endpoints are healthy and which is used
+  kubectl ace <COMMAND> --help                                  a command's options and examples"""

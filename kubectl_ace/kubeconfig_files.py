@@ -446,3 +446,13 @@ def ensure_parent(path: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create {folder} for the kubeconfig: {err.strerror}") from None
+
+
+def require_contexts(config: Kubeconfig) -> Kubeconfig:
+    """The kubeconfig when it has contexts; else InputError: there is no kubeconfig (and where kubectl looked)."""
+    if not config.contexts:
+        where, one = ", ".join(config.paths), len(config.paths) == 1
+        missing = not any(os.path.exists(path) for path in config.paths)
+        what = f"no kubeconfig: {where} {'does' if one else 'do'} not exist" if missing else f"no contexts in {where}"
+        raise InputError(f"{what}; fetch them: kubectl ace kubeconfig --all --merge (after kubectl ace login)")
+    return config

@@ -114,10 +114,11 @@ def api_key_advice(server: str, provider: dict) -> str:
 def _password_login(
     client: Client, providers: auth.Providers, provider: dict, user: str | None, password: str | None, prompter
 ) -> Login:
+    if not user or password is None:  # say what the prompts are for before the first of them
+        prompter.say(f"Enter credentials for {provider['type']}")
     if not user:
         user = prompter.username(None)
     if password is None:
-        prompter.say(f"Enter credentials for {provider['type']}")
         password = prompter.password(user)
     try:
         answer = auth.password_login(client, providers, provider, user, password)

@@ -165,6 +165,8 @@ class Store:
                     self.keep_private(handle.fileno(), path)
         except FileNotFoundError:
             return None
+        except NotADirectoryError:
+            raise StoreError(not_a_directory(self.directory)) from None
         except OSError as err:
             raise StoreError(
                 f"cannot read the token store {path}: {err.strerror}; check its owner and permissions"
@@ -179,9 +181,7 @@ class Store:
         except FileNotFoundError:
             return []
         except NotADirectoryError:
-            raise StoreError(
-                f"the token store {self.directory} is not a directory; pass --store DIR or move the file away"
-            ) from None
+            raise StoreError(not_a_directory(self.directory)) from None
         found = []
         for name in names:
             if not name.endswith(".json"):
@@ -392,6 +392,21 @@ class Store:
 
 
 PRIVATE_MODES = sys.platform != "win32"  # POSIX modes; Windows keeps the store private by its ACLs
+
+
+def blocking_file(directory: str) -> str | None:
+    """The file standing where the store directory (or one of its parents) should be, if any."""
+    path = os.path.abspath(directory)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return None if os.path.isdir(path) else path
+
+
+def not_a_directory(directory: str) -> str:
+    """One line: the store path is a file."""
+    blocker = blocking_file(directory) or directory
+    where = "" if os.path.abspath(directory) == blocker else f" ({blocker} is)"
+    return f"the token store {directory} is a file, not a directory{where}; pass --store DIR or move the file away"
 
 
 def _warn(message: str) -> None:

@@ -28,7 +28,11 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
     now_on = found.by_context(current) if found else None
     if not explicit_context and using != current and now_on is not None and now_on.is_ace:
         # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
-        raise _once(store, FailedOver(f"{down}; the current context is now {current}: run the command again"), topic)
+        raise _once(
+            store,
+            FailedOver(f"{down}; the current context is now {current}: kubectl commands started from now on use it"),
+            topic,
+        )
     if found is None or not found.ace:
         message = (
             f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail over "
@@ -68,7 +72,7 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
         store,
         FailedOver(
             f"{down}; switched the current context from {using} to {chosen.context} "
-            f"({chosen.label}): run the command again"
+            f"({chosen.label}): kubectl commands started from now on use it"
         ),
         topic,
     )

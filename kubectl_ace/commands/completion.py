@@ -10,20 +10,28 @@ from kubectl_ace.errors import UsageError
 
 HELP = "Print a shell completion script, or install the kubectl_complete-ace shim for `kubectl ace <TAB>`"
 
-EPILOG = """\
-bash:    source <(kubectl-ace completion bash)         (e.g. in ~/.bashrc)
-zsh:     source <(kubectl-ace completion zsh)          (after compinit, e.g. in ~/.zshrc)
-fish:    kubectl-ace completion fish | source          (or save it in ~/.config/fish/completions/)
-kubectl: kubectl ace completion install                (writes kubectl_complete-ace beside kubectl-ace;
-         `kubectl ace <TAB>` then works wherever kubectl's own completion is loaded, kubectl >= 1.26)"""
+EXAMPLES = """\
+  source <(kubectl-ace completion bash)      bash, e.g. in ~/.bashrc
+  source <(kubectl-ace completion zsh)       zsh, after compinit, e.g. in ~/.zshrc
+  kubectl-ace completion fish | source       fish (or save it in ~/.config/fish/completions/)
+  kubectl ace completion install             writes kubectl_complete-ace beside kubectl-ace: `kubectl ace <TAB>`
+                                             then works wherever kubectl's own completion is loaded (kubectl >= 1.26)"""
+
+NEEDS_SHELL = "completion: name a shell (bash, zsh or fish) or install; e.g. source <(kubectl-ace completion bash)"
+
+
+class Words(tuple):
+    """The shell words; the engine's hidden word is accepted but never listed (in help, errors or completion)."""
+
+    def __contains__(self, value: object) -> bool:
+        return value == ENGINE or tuple.__contains__(self, value)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EPILOG
     parser.add_argument(
         "shell",
-        choices=(*SHELLS, "install", ENGINE),
+        nargs="?",
+        choices=Words((*SHELLS, "install")),
         metavar="{bash,zsh,fish,install}",
         help="print the script for this shell, or install the kubectl_complete-ace shim",
     )
@@ -36,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.shell is None:
+        raise UsageError(NEEDS_SHELL)
     if args.shell == ENGINE:
         candidates, directive = complete(args.build_parser(), list(args.words))
         sys.stdout.write("".join(line + "\n" for line in candidates) + f":{directive}\n")

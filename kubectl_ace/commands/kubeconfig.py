@@ -9,6 +9,12 @@ from kubectl_ace.errors import AceError, UsageError
 
 HELP = "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
 
+EXAMPLES = """\
+  kubectl ace kubeconfig --all --merge          every cluster, merged into the kubeconfig kubectl uses
+  kubectl ace kubeconfig prod --merge           one cluster, by name or id
+  kubectl ace kubeconfig --all -o ~/.kube/rancher.yaml   a file of its own (use it with KUBECONFIG)
+  kubectl ace kubeconfig prod > prod.yaml       printed"""
+
 
 def configure(parser) -> None:
     parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="cluster names or ids")
@@ -27,9 +33,10 @@ def run(args) -> int:
     from kubectl_ace import kubeconfig_files, kuberc
     from kubectl_ace.onboarding import fetch
     from kubectl_ace.store import Store
+    from kubectl_ace.urls import checked_server
 
     store = Store(getattr(args, "store", None))
-    server = fetch.pick_server(store, args.server)
+    server = fetch.pick_server(store, checked_server(args.server) if args.server is not None else None)
     progress = _progress if _is_tty(sys.stderr) else None
     result = fetch.fetch(server, store, args.clusters, args.all, progress=progress)
     if progress:

@@ -14,6 +14,12 @@ from kubectl_ace.store import Store
 
 HELP = "Run kubectl against the best endpoint of the target cluster for this one command"
 
+EXAMPLES = """\
+  kubectl ace kubectl get nodes                   the current context's cluster, through its best endpoint
+  kubectl ace kubectl --context prod get pods -A  another cluster; no file is changed either way
+ARGS go to kubectl as they are, except --context, which becomes the endpoint chosen (kubectl's own --help:
+kubectl ace kubectl get --help)."""
+
 
 def configure(parser) -> None:
     parser.add_argument("kubectl_args", nargs="*", metavar="ARGS", help="arguments for kubectl")
@@ -23,7 +29,11 @@ def run_raw(argv: list[str], global_args: dict) -> int:
     """ARGS go to kubectl untouched, except --context, which this command chooses."""
     store = Store(global_args.get("store"))
     kube_file = global_args.get("kubeconfig") or flag_value(argv, "--kubeconfig")
-    config = kubeconfig_files.load(kube_file)
+    if not argv:
+        raise UsageError(
+            "kubectl: give kubectl's arguments, e.g. kubectl ace kubectl get pods (see `kubectl ace kubectl --help`)"
+        )
+    config = kubeconfig_files.require_contexts(kubeconfig_files.load(kube_file))
     wanted = flag_value(argv, "--context") or global_args.get("context") or config.current_context
     if not wanted:
         raise UsageError("no current context; pass --context")

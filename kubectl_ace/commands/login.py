@@ -12,9 +12,18 @@ from kubectl_ace.urls import checked_server
 
 HELP = "Log in to a Rancher server once; the login is kept in the token store"
 
+EXAMPLES = """\
+  kubectl ace login --server https://rancher.example.com                  prompts for the provider, user, password
+  kubectl ace login --server https://rancher.example.com --auth-provider openldap --user alice
+  kubectl ace login --server rancher.example.com --token-stdin < key.txt  an API key (GitHub, OIDC, … users)
+  kubectl ace login --server https://rancher.example.com --ttl 12h        a login that lasts 12 hours"""
+NEEDS_SERVER = (
+    "login: --server is required: the Rancher URL, e.g. kubectl ace login --server https://rancher.example.com"
+)
+
 
 def configure(parser) -> None:
-    parser.add_argument("--server", required=True, help="Rancher URL, e.g. https://rancher.example.com")
+    parser.add_argument("--server", help="Rancher URL, e.g. https://rancher.example.com (required)")
     parser.add_argument("--auth-provider", help="provider type or id (localProvider, openldap, …)")
     parser.add_argument("--user", help="username (prompted for when not given)")
     secret = parser.add_mutually_exclusive_group()
@@ -44,8 +53,10 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    store = Store(getattr(args, "store", None))
+    if args.server is None:
+        raise UsageError(NEEDS_SERVER)
     server = checked_server(args.server)
+    store = Store(getattr(args, "store", None))
     password = api_key = None
     if args.password_stdin or args.token_stdin:
         value = sys.stdin.readline().rstrip("\r\n")

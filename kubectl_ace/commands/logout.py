@@ -11,6 +11,11 @@ from kubectl_ace.urls import checked_server
 
 HELP = "Revoke this tool's tokens at Rancher and delete them from the store"
 
+EXAMPLES = """\
+  kubectl ace logout                                       the one server logged in to
+  kubectl ace logout --all                                 every server (undoes every login)
+  kubectl ace logout --server https://rancher.example.com --cluster c-m-abcd1234   one cluster's token only"""
+
 
 def configure(parser) -> None:
     parser.add_argument("--server", help="the Rancher server (needed when logged in to several)")
@@ -19,12 +24,13 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    server = checked_server(args.server) if args.server is not None else None
     store = Store(getattr(args, "store", None))
     known = store.servers()
     if args.all:
         targets = known
-    elif args.server:
-        targets = [checked_server(args.server)]
+    elif server:
+        targets = [server]
     elif len(known) == 1:
         targets = known
     elif not known:

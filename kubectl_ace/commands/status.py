@@ -17,7 +17,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     store = Store(getattr(args, "store", None))
-    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
+    config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
     if args.all:
         contexts = endpoints.rancher_contexts(config)
     else:

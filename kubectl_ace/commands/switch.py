@@ -10,6 +10,12 @@ from kubectl_ace.store import Store
 
 HELP = "Set the current context: by name, or to the best (--auto), proxy (--proxy) or ACE (--ace) endpoint"
 
+EXAMPLES = """\
+  kubectl ace switch --auto          the best healthy endpoint of the current cluster
+  kubectl ace switch --ace           its ACE endpoint (e.g. while Rancher is down for maintenance)
+  kubectl ace switch --proxy         back to the Rancher proxy
+  kubectl ace switch prod-fqdn       a context by name (as kubectl config use-context, and the tool remembers it)"""
+
 
 def configure(parser) -> None:
     parser.add_argument("target", nargs="?", metavar="CONTEXT", help="context to make current")
@@ -21,7 +27,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     store = Store(getattr(args, "store", None))
-    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
+    config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
     modes = [args.auto, args.proxy, args.ace, bool(args.target)]
     if sum(modes) != 1:
         raise UsageError("say what to switch to: a CONTEXT, or one of --auto, --proxy, --ace")

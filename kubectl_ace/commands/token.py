@@ -12,6 +12,10 @@ from kubectl_ace.urls import checked_server
 
 HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
 
+EXAMPLES = """\
+  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234
+  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234 --force-refresh"""
+
 
 def configure(parser) -> None:
     """Shown in `kubectl ace --help` only: the command itself parses its flags by hand (see parse)."""
@@ -56,9 +60,11 @@ def parse(args: list[str]) -> dict:
         raise SystemExit(0)
     if rest:
         raise UsageError(f"token: unknown flag {rest[0].split('=')[0]!r}; see `kubectl-ace token --help`")
-    if not options.get("server"):
+    if options.get("server") is None:
         raise UsageError("token: --server is required (the Rancher URL or host)")
     options["server"] = checked_server(options["server"])
+    for name in NUMBER_FLAGS:  # said now, not after a login or a mint
+        seconds(options, name)
     return options
 
 
@@ -72,14 +78,25 @@ def guard_options(options: dict) -> failover.Options:
     )
 
 
+NUMBER_FLAGS = ("connect_timeout", "probe_timeout", "health_ttl")
+
+
 def seconds(options: dict, name: str) -> float | None:
+    """A flag's seconds (`2`, `2.5`, `2s`); UsageError unless a finite number, above zero (the TTL may be 0)."""
     value = options.get(name)
     if value is None:
         return None
     try:
-        return float(value.rstrip("s"))
+        number = float(value.strip().removesuffix("s"))
     except ValueError:
-        raise UsageError(f"token: --{name.replace('_', '-')} {value!r} is not a number of seconds") from None
+        number = float("nan")
+    least_ok = 0.0 if name == "health_ttl" else 1e-3
+    if not least_ok <= number < float("inf"):  # NaN fails every comparison
+        floor = "0 or more" if name == "health_ttl" else "above 0"
+        raise UsageError(
+            f"token: --{name.replace('_', '-')} {value!r} is not a number of seconds ({floor}, e.g. 2 or 2.5s)"
+        ) from None
+    return number
 
 
 def run(args: list[str]) -> int:
@@ -114,7 +131,8 @@ def run(args: list[str]) -> int:
     return 0
 
 
-USAGE = """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
+USAGE = (
+    """usage: kubectl-ace token --server URL [--cluster ID] [--user NAME] [--auth-provider TYPE]
                          [--auth-flow devicecode|authcode]
                          [--cacerts FILE] [--skip-verify] [--force-refresh] [--store DIR]
                          [--no-failover] [--no-switch-back] [--probe-timeout S]
@@ -135,5 +153,6 @@ When the login has run out and kubectl runs on a terminal, the login runs here, 
 only prints a browser login's URL, KUBECTL_ACE_LOGIN_TIMEOUT (s, default 900) bounds its wait.
 
 Examples:
-  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234
-  kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234 --force-refresh"""
+"""
+    + EXAMPLES
+)

@@ -9,6 +9,10 @@ from kubectl_ace import __version__, output
 
 HELP = "Print the version, build and Python"
 
+EXAMPLES = """\
+  kubectl ace version
+  kubectl ace version -o json"""
+
 
 def configure(parser) -> None:
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")

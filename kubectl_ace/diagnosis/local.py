@@ -219,12 +219,16 @@ def stanza_problems(body) -> list[tuple[str, str, str]]:
 
 def check_store(directory: str) -> Check:
     """0700 folder, 0600 files, owned by the user: the store holds every token."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
+    from kubectl_ace.store import blocking_file
+
+    blocker = blocking_file(directory)
+    if blocker:
+        where = "" if blocker == os.path.abspath(directory) else f" ({blocker} is a file)"
         return Check(
             "token store",
             FAIL,
-            f"{directory} is a file, not the token store's directory",
-            f"move {directory} away, or pass --store DIR (or set KUBECTL_ACE_STORE)",
+            f"{directory} is a file, not the token store's directory{where}",
+            f"move {blocker} away, or pass --store DIR (or set KUBECTL_ACE_STORE)",
         )
     if not os.path.isdir(directory):
         return Check(

@@ -56,19 +56,36 @@ def check_server(server: str, store: Store, config, contexts: dict) -> list[Chec
     ca, insecure = trust.cacert or "", trust.insecure
     result = health.probe(health.rancher_target(server, ca, insecure), health.Settings())
     if not result.healthy:
-        checks.append(
-            Check(
-                "Rancher",
-                FAIL,
-                f"{server}/ping: {result.describe()}",
-                "check the network, VPN and HTTPS_PROXY/NO_PROXY; meanwhile the ACE contexts work "
-                "(kubectl ace switch --ace)",
-            )
-        )
+        fix = "check the network, VPN and HTTPS_PROXY/NO_PROXY; " + meanwhile(server, contexts)
+        checks.append(Check("Rancher", FAIL, f"{server}/ping: {result.describe()}", fix))
         return checks
     checks.append(Check("Rancher", OK, f"{server} answers ({result.latency_ms:.0f} ms)"))
     checks.append(check_clock(server, trust, store))
     return checks
+
+
+def enable_ace(whose: str) -> str:
+    return (
+        f"enable {whose} Authorized Cluster Endpoint in Rancher (the cluster's Edit Config, Networking), "
+        "then fetch the contexts again: kubectl ace kubeconfig --all --merge"
+    )
+
+
+def meanwhile(server: str, contexts: dict) -> str:
+    """What works while Rancher is down: the ACE contexts, for the clusters that have one (never advice that fails)."""
+    clusters = {cluster for where, cluster, _ in contexts.values() if where == server}
+    with_ace = {cluster for where, cluster, kind in contexts.values() if where == server and kind != "proxy"}
+    if not clusters:
+        return "kubectl cannot reach clusters through it meanwhile"
+    if not with_ace:
+        return "no cluster of it has an ACE context to fall back on: " + enable_ace("each cluster's")
+    without = sorted(clusters - with_ace)
+    if not without:
+        return "meanwhile the ACE contexts work (kubectl ace switch --ace)"
+    return (
+        f"meanwhile the ACE contexts of {', '.join(sorted(with_ace))} work (kubectl ace switch --ace); "
+        f"{', '.join(without)} have none: {enable_ace('their')}"
+    )
 
 
 def check_clock(server: str, trust: connect.Trust, store: Store) -> Check:
@@ -123,14 +140,12 @@ def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
             continue
         server = report.endpoints.server
         if report.token_error:
-            checks.append(
-                Check(
-                    "token",
-                    FAIL,
-                    f"cluster {report.endpoints.cluster_id}: {report.token_error}",
-                    f"kubectl ace login --server {server}",
-                )
+            fix = (  # a login cannot help while Rancher does not answer
+                f"kubectl ace login --server {server}"
+                if report.rancher.reachable
+                else "wait for Rancher: the token is minted from the login once it answers"
             )
+            checks.append(Check("token", FAIL, f"cluster {report.endpoints.cluster_id}: {report.token_error}", fix))
             continue
         for endpoint in report.endpoints.all():
             result = report.results[endpoint.url]
@@ -154,7 +169,12 @@ def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
                         "endpoint",
                         FAIL,
                         f"{what}: {result.describe()}",
-                        "check that Rancher and the cluster agent are up; meanwhile use ACE: kubectl ace switch --ace",
+                        "check that Rancher and the cluster agent are up; "
+                        + (
+                            "meanwhile use ACE: kubectl ace switch --ace"
+                            if report.endpoints.ace
+                            else f"the cluster has no ACE context to fall back on: {enable_ace('its')}"
+                        ),
                     )
                 )
             else:
