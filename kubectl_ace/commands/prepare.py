@@ -1,0 +1,54 @@
+"""`kubectl ace prepare`: make every ACE cluster ready for a Rancher outage (a token its ACE endpoints accept)."""
+
+from __future__ import annotations
+
+import sys
+
+from kubectl_ace.errors import UsageError
+
+HELP = "Make sure each ACE cluster holds a token its ACE endpoints accept, ready for a Rancher outage"
+
+
+def configure(parser) -> None:
+    import argparse
+
+    parser.add_argument("contexts", nargs="*", metavar="CONTEXT", help="contexts to prepare (default: the current one)")
+    parser.add_argument("--all", action="store_true", help="every ACE-enabled Rancher cluster in the kubeconfig")
+    parser.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="how long to wait for Rancher to sync a new token to a cluster (default 30)",
+    )
+    parser.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the detached refresh
+
+
+def run(args) -> int:
+    from kubectl_ace import kubeconfig_files, readiness
+    from kubectl_ace.store import Store
+
+    store = Store(getattr(args, "store", None))
+    wait = readiness.WAIT if args.wait is None else args.wait
+    if wait < 0:
+        raise UsageError(f"--wait {args.wait:g} must not be negative")
+    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
+    if args.all:
+        contexts = None
+    else:
+        contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
+        if not contexts[0]:
+            raise UsageError("no current context; name one or pass --all")
+        for name in contexts:
+            config.context(name)  # an unknown context is the user's mistake: say so
+    clusters = readiness.ace_clusters(config, contexts)
+    if args.background:
+        from kubectl_ace import background
+
+        return background.refresh(store, clusters, wait)
+    if not clusters:
+        what = "the kubeconfig has no" if args.all else f"{', '.join(contexts or [])}: no"
+        print(f"kubectl-ace: {what} ACE-enabled Rancher cluster; nothing to prepare", file=sys.stderr)
+        return 0
+    outcomes = readiness.run_and_report(store, clusters, wait)
+    return readiness.exit_code(outcomes)
