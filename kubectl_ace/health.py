@@ -131,8 +131,12 @@ def proxy_target(server: str, cluster_id: str, token: str, ca_pem: str = "", ins
     return Target(proxy_key(cluster_id), proxy_url(server, cluster_id), "/version", token, ca_pem, insecure)
 
 
+def ace_key(cluster_id: str, url: str) -> str:
+    return f"ace:{cluster_id}:{url.rstrip('/')}"
+
+
 def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
-    return Target(f"ace:{cluster_id}:{url.rstrip('/')}", url, "/version", token, ca_pem, insecure)
+    return Target(ace_key(cluster_id, url), url, "/version", token, ca_pem, insecure)
 
 
 def probe(target: Target, settings: Settings) -> Result:
