@@ -1,15 +1,15 @@
-"""Detached work that keeps the tool ready without costing a kubectl call its time (token refresh, re-probes)."""
+"""Detached work that keeps the tool ready without costing a kubectl call its time: token refresh and re-probes.
+
+A kubectl call only decides from what it has already read and spawns `kubectl-ace prepare --background …` in its
+own session with no terminal and no pipes; the child takes a lock without waiting (one at a time), and stamps its
+start where the next calls read it anyway (the server record, the health state), which throttles the spawns.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 
 from kubectl_ace.store import Store
-
-REFRESH_EVERY = 300.0  # at most one background refresh spawn per this many seconds
-STAMP = "background-refresh"
 
 
 def command() -> list[str]:
@@ -20,7 +20,7 @@ def command() -> list[str]:
 
 
 def spawn(args: list[str]) -> bool:
-    """Start `kubectl-ace ARGS` detached (own session, no terminal, no pipes); never raises."""
+    """Start `kubectl-ace ARGS` detached (own session, stdin/stdout/stderr to devnull); never raises."""
     import subprocess
 
     try:
@@ -37,37 +37,12 @@ def spawn(args: list[str]) -> bool:
     return True
 
 
-def due(store: Store, name: str, every: float, now: float | None = None) -> bool:
-    """Whether `every` seconds have passed since the stamp `name` was last touched (and touch it if so)."""
-    path = store.state_file(name)
-    now = time.time() if now is None else now
-    try:
-        if 0 <= now - os.stat(path).st_mtime < every:
-            return False
-    except OSError:
-        pass
-    try:
-        store.ensure("state")
-        with open(path, "a", encoding="utf-8"):
-            pass
-        os.utime(path, (now, now))
-    except OSError:
-        return False
-    return True
+def start_refresh(store: Store, server: str) -> bool:
+    """Refresh the server's prepared tokens that are due, in the background."""
+    return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory])
 
 
-def refresh(store: Store, clusters: list, wait: float) -> int:
-    """`prepare --background`: one at a time (a lock held without waiting), quietly; 0 also when another runs."""
-    import filelock
-
-    from kubectl_ace import readiness
-    from kubectl_ace.errors import AceError
-
-    try:
-        with store.lock("background-refresh", timeout=0):
-            readiness.prepare(store, clusters, wait)
-    except filelock.Timeout:
-        return 0
-    except AceError:
-        return 1
-    return 0
+def start_reprobe(store: Store, server: str, cluster_id: str) -> bool:
+    """Probe the endpoint kubectl is using again, in the background (the exec info is inherited in the environment)."""
+    args = ["prepare", "--background", "--reprobe", "--server", server, "--store", store.directory]
+    return spawn(args + (["--cluster", cluster_id] if cluster_id else []))

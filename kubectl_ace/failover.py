@@ -107,7 +107,7 @@ def ace_guard(where: Location, cluster: dict, token: str, store: Store, options:
 
     settings = options.settings
     key = health.ace_key(where.cluster_id, where.url)
-    result = health.cached(store, where.server, key, settings)
+    result = trusted(store, where, key, settings)
     if result is None:
         ca = decode_ca(cluster.get("certificate-authority-data") or "")
         target = health.ace_target(
@@ -121,7 +121,7 @@ def proxy_guard(where: Location, cluster: dict, token: str, store: Store, option
     from kubectl_ace import health
 
     settings = options.settings
-    result = health.cached(store, where.server, health.proxy_key(where.cluster_id), settings)
+    result = trusted(store, where, health.proxy_key(where.cluster_id), settings)
     if result is None:  # stale: only now is the CA needed, for a probe
         record = store.read(where.server)
         ca = decode_ca(cluster.get("certificate-authority-data") or "") or ((record.cacert if record else "") or "")
@@ -130,6 +130,29 @@ def proxy_guard(where: Location, cluster: dict, token: str, store: Store, option
         )
         result = health.refresh(store, where.server, [target], settings)[target.key]
     return None if result.reachable else Due("fail over", where, result)
+
+
+def trusted(store: Store, where: Location, key: str, settings):
+    """The cached result to decide with, or None to probe now; past half its TTL a background re-probe is started.
+
+    So an active user's state is fresh when an outage starts, and a re-probe that hangs makes the next call probe
+    (within the probe budget) instead of trusting a healthy result while kubectl would hang on its TLS timeout.
+    """
+    import time
+
+    from kubectl_ace import health
+
+    result = health.cached(store, where.server, key, settings)
+    if result is None:
+        return None
+    now = time.time()
+    if health.reprobe_overdue(result, settings, now):
+        return None
+    if health.reprobe_due(result, settings, now):
+        from kubectl_ace import background
+
+        background.start_reprobe(store, where.server, where.cluster_id)
+    return result
 
 
 def resolved_cluster(store: Store) -> dict:

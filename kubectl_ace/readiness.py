@@ -224,6 +224,45 @@ def prepare_after(store: Store, kubeconfig: str | None, server: str | None = Non
         print(f"kubectl-ace: warning: could not prepare for a Rancher outage: {err.message}", file=sys.stderr)
 
 
+def refresh_due(store: Store, clusters: list, server: str, wait: float) -> int:
+    """`prepare --background`: renew the prepared tokens within their refresh margin, one process at a time."""
+    import filelock
+
+    from kubectl_ace.urls import server_key
+
+    try:
+        with store.lock(f"{server_key(server)}.refresh", timeout=0):
+            now = time.time()
+            if server:
+                stamp(store, server, now)
+            due = [found for found in clusters if needs_refresh(store, found, now)]
+            prepare(store, due, wait)
+    except filelock.Timeout:
+        return 0  # another refresh runs
+    except AceError:
+        return 1
+    return 0
+
+
+def needs_refresh(store: Store, found, now: float) -> bool:
+    """A prepared token that a mint from the login could now improve on (or none that is usable any more)."""
+    record = store.read(found.server)
+    login = record.login() if record else None
+    entry = login.cluster(found.cluster_id) if login else None
+    return entry is not None and entry.verified_at is not None and not entry.is_fresh(login, now)
+
+
+def stamp(store: Store, server: str, now: float) -> None:
+    """Note when the last refresh started, in the server record the hot path reads anyway."""
+
+    def put(current):
+        if current is not None:
+            current.extra["refresh_started"] = now
+        return current
+
+    store.update(server, put)
+
+
 def _progress_to(stream):
     def show(ready: int, waiting: int, total: int) -> None:
         sync = f", {waiting} waiting for Rancher's sync" if waiting else ""

@@ -145,3 +145,61 @@ def test_status_says_a_refused_token_is_not_ready(logged_in, world):
     result = logged_in.ace("status", "prod", "-o", "json")
     [cluster] = json.loads(result.stdout)
     assert not cluster["readiness"]["ready"] and "its token was refused at" in cluster["readiness"]["reason"]
+
+
+# --- staying ready ---
+
+def test_a_kubectl_call_refreshes_another_clusters_prepared_token_in_the_background(logged_in, world):
+    merged(logged_in)
+    old = logged_in.stored_token(EDGE)
+    now = time.time()
+    logged_in.edit_store(lambda data: data["logins"]["admin"]["clusters"][EDGE].update(expires=now + 100,
+                                                                                       minted=now - 3600))
+    used = logged_in.kubectl("--context", "prod-fqdn", "get", "namespaces")
+    assert used.returncode == 0, used.stderr
+
+    def renewed() -> bool:
+        entry = logged_in.stored_token(EDGE)
+        return entry["token"] != old["token"] and bool(entry.get("verified_at"))
+
+    assert world.wait_for(renewed, timeout=30)
+    assert logged_in.stored()["refresh_started"] >= now
+    assert logged_in.stored_token(EDGE)["expires"] > now + 3600
+
+
+def test_a_short_lived_login_warns_once_a_day_when_ace_access_would_end(logged_in, world):
+    logged_in.login("admin", "correct-horse-battery", "--ttl", "2h", "--no-prepare")
+    merged(logged_in)
+    first = logged_in.kubectl("--context", "prod-fqdn", "get", "namespaces")
+    assert first.returncode == 0, first.stderr
+    assert "if Rancher fails now, ACE access to 2 clusters ends at " in first.stderr
+    assert "; run kubectl ace login --server" in first.stderr
+    again = logged_in.kubectl("--context", "prod-fqdn", "get", "namespaces")
+    assert again.returncode == 0 and "if Rancher fails now" not in again.stderr
+
+
+# --- the blind window ---
+
+def test_a_trusted_state_past_half_its_ttl_is_reprobed_in_the_background(logged_in, world):
+    """The call trusts the state and returns; the detached re-probe finds the stalled Rancher, so the next call
+    fails over at once instead of hanging on kubectl's TLS timeout."""
+    logged_in.exec_kubeconfig(PROD, current="prod")
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health(6)  # past half of the 10 s TTL, still trusted
+    world.rancher.set_mode("stalled")
+    cluster = world.cluster(PROD)
+    info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                       "spec": {"interactive": False, "cluster": {"server": cluster.proxy_url}}})
+    token = logged_in.ace("token", f"--server={world.rancher_url}", f"--cluster={PROD}",
+                          env={"KUBERNETES_EXEC_INFO": info})
+    assert token.returncode == 0, token.stderr
+
+    def proxy_seen_down() -> bool:
+        [path] = (logged_in.store / "health").glob("*.json")
+        entry = json.loads(path.read_text()).get(f"proxy:{PROD}", {})
+        return entry.get("reachable") is False
+
+    assert world.wait_for(proxy_seen_down, timeout=30)
+    first = logged_in.kubectl("get", "namespaces")
+    assert "switched the current context from prod to prod-fqdn" in first.stderr
+    assert logged_in.kubectl("get", "namespaces").returncode == 0

@@ -21,7 +21,11 @@ def configure(parser) -> None:
         default=None,
         help="how long to wait for Rancher to sync a new token to a cluster (default 30)",
     )
-    parser.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the detached refresh
+    # What a kubectl call starts detached (background.py): a refresh of due tokens, or a re-probe of its endpoint.
+    parser.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reprobe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--server", help=argparse.SUPPRESS)
+    parser.add_argument("--cluster", help=argparse.SUPPRESS)
 
 
 def run(args) -> int:
@@ -29,6 +33,10 @@ def run(args) -> int:
     from kubectl_ace.store import Store
 
     store = Store(getattr(args, "store", None))
+    if args.background and args.reprobe:
+        from kubectl_ace import switching
+
+        return switching.reprobe(store, args.server or "", args.cluster or "")
     wait = readiness.WAIT if args.wait is None else args.wait
     if wait < 0:
         raise UsageError(f"--wait {args.wait:g} must not be negative")
@@ -41,11 +49,9 @@ def run(args) -> int:
             raise UsageError("no current context; name one or pass --all")
         for name in contexts:
             config.context(name)  # an unknown context is the user's mistake: say so
-    clusters = readiness.ace_clusters(config, contexts)
+    clusters = readiness.ace_clusters(config, contexts, server=args.server)
     if args.background:
-        from kubectl_ace import background
-
-        return background.refresh(store, clusters, wait)
+        return readiness.refresh_due(store, clusters, args.server or "", wait)
     if not clusters:
         what = "the kubeconfig has no" if args.all else f"{', '.join(contexts or [])}: no"
         print(f"kubectl-ace: {what} ACE-enabled Rancher cluster; nothing to prepare", file=sys.stderr)
