@@ -61,10 +61,9 @@ def test_after_the_fetch_an_unused_clusters_ace_context_works_with_rancher_stopp
         assert "kube-system" in used.stdout
 
 
-def test_prepare_waits_for_rancher_to_sync_and_shows_progress_on_a_terminal(logged_in, world):
-    merged(logged_in, "--no-prepare")
-    world.set_sync_delay(2.0, PROD)
-    code, text = on_terminal(logged_in, "prepare", "--all")
+def test_the_fetch_waits_for_rancher_to_sync_and_shows_progress_on_a_terminal(logged_in, world):
+    world.set_sync_delay(3.0, PROD)
+    code, text = on_terminal(logged_in, "kubeconfig", "--all", "--merge")
     assert code == 0, text
     assert "waiting for Rancher's sync" in text
     assert "ready for a Rancher outage: 2/2 clusters" in text
