@@ -16,6 +16,7 @@ COMMANDS = (
     "doctor",
     "token",
     "status",
+    "prepare",
     "switch",
     "kubectl",
     "completion",

@@ -1,4 +1,4 @@
-"""The exec path's guard: before kubectl gets its token, fail over from a dead Rancher proxy, or switch back.
+"""The exec path's guard: before kubectl gets its token, fail over from a dead endpoint (proxy or ACE), or switch back.
 
 `guard` runs on every kubectl call: with a fresh health state it reads two small files and returns.
 The switching itself (switching.py) and the kubeconfig (and yaml) are loaded only when a switch is due.
@@ -76,7 +76,7 @@ class Due:
 
 
 def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store: Store, options: Options) -> Due | None:
-    """Before handing kubectl a token: is a fail-over from a dead proxy due, or a switch back to a healthy one?"""
+    """Before handing kubectl a token: is a fail-over from a dead endpoint due, or a switch back to a healthy one?"""
     if not options.failover and not options.switch_back:
         return None
     if not cluster.get("server"):
@@ -84,22 +84,44 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
     where = locate(cluster, server)
     if where is None:
         return None
-    if where.kind == "proxy":
-        return proxy_guard(where, cluster, token, store, options) if options.failover else None
-    if options.switch_back:
+    if cluster_id and not where.cluster_id:
+        where.cluster_id = cluster_id  # an ACE URL alone does not say its cluster; the token's flags do
+    if options.failover:
+        check = proxy_guard if where.kind == "proxy" else ace_guard
+        due = check(where, cluster, token, store, options)
+        if due is not None:
+            return due
+    # Only now read the tool's switches (a proxy context rarely has one: the file must exist first).
+    if options.switch_back and (where.kind != "proxy" or os.path.exists(store.switches_file())):
         from kubectl_ace import switches
 
-        mine = switches.mine(store, where.server, cluster_id or where.cluster_id)
-        if mine is not None:
+        mine = switches.mine(store, where.server, where.cluster_id)
+        if mine is not None and (where.kind != "proxy" or mine.source_url):
             return Due("switch back", where, switch=mine)
     return None
+
+
+def ace_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
+    """On an ACE context (FQDN or node): does its endpoint answer (from the cached state; a probe when stale)?"""
+    from kubectl_ace import health
+
+    settings = options.settings
+    key = health.ace_key(where.cluster_id, where.url)
+    result = trusted(store, where, key, settings)
+    if result is None:
+        ca = decode_ca(cluster.get("certificate-authority-data") or "")
+        target = health.ace_target(
+            where.cluster_id, where.url, token, ca, bool(cluster.get("insecure-skip-tls-verify"))
+        )
+        result = health.refresh(store, where.server, [target], settings)[key]
+    return None if result.reachable else Due("fail over", where, result)
 
 
 def proxy_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
     from kubectl_ace import health
 
     settings = options.settings
-    result = health.cached(store, where.server, health.proxy_key(where.cluster_id), settings)
+    result = trusted(store, where, health.proxy_key(where.cluster_id), settings)
     if result is None:  # stale: only now is the CA needed, for a probe
         record = store.read(where.server)
         ca = decode_ca(cluster.get("certificate-authority-data") or "") or ((record.cacert if record else "") or "")
@@ -108,6 +130,29 @@ def proxy_guard(where: Location, cluster: dict, token: str, store: Store, option
         )
         result = health.refresh(store, where.server, [target], settings)[target.key]
     return None if result.reachable else Due("fail over", where, result)
+
+
+def trusted(store: Store, where: Location, key: str, settings):
+    """The cached result to decide with, or None to probe now; past half its TTL a background re-probe is started.
+
+    So an active user's state is fresh when an outage starts, and a re-probe that hangs makes the next call probe
+    (within the probe budget) instead of trusting a healthy result while kubectl would hang on its TLS timeout.
+    """
+    import time
+
+    from kubectl_ace import health
+
+    result = health.cached(store, where.server, key, settings)
+    if result is None:
+        return None
+    now = time.time()
+    if health.reprobe_overdue(result, settings, now):
+        return None
+    if health.reprobe_due(result, settings, now):
+        from kubectl_ace import background
+
+        background.start_reprobe(store, where.server, where.cluster_id)
+    return result
 
 
 def resolved_cluster(store: Store) -> dict:

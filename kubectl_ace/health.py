@@ -77,6 +77,7 @@ class Result:
         latency_ms: float | None = None,
         error: str = "",
         checked: float | None = None,
+        reprobe_at: float | None = None,
     ) -> None:
         self.key = key
         self.reachable = reachable
@@ -84,6 +85,7 @@ class Result:
         self.latency_ms = latency_ms
         self.error = error
         self.checked = time.time() if checked is None else checked
+        self.reprobe_at = reprobe_at  # when a background re-probe of this target started (not saved by to_dict)
 
     @property
     def auth_problem(self) -> bool:
@@ -116,6 +118,7 @@ class Result:
             data.get("latency_ms"),
             data.get("error", ""),
             data.get("checked", 0.0),
+            data.get("reprobe_at"),
         )
 
 
@@ -131,8 +134,12 @@ def proxy_target(server: str, cluster_id: str, token: str, ca_pem: str = "", ins
     return Target(proxy_key(cluster_id), proxy_url(server, cluster_id), "/version", token, ca_pem, insecure)
 
 
+def ace_key(cluster_id: str, url: str) -> str:
+    return f"ace:{cluster_id}:{url.rstrip('/')}"
+
+
 def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure: bool = False) -> Target:
-    return Target(f"ace:{cluster_id}:{url.rstrip('/')}", url, "/version", token, ca_pem, insecure)
+    return Target(ace_key(cluster_id, url), url, "/version", token, ca_pem, insecure)
 
 
 def probe(target: Target, settings: Settings) -> Result:
@@ -274,6 +281,35 @@ def remember(store: Store, server: str, results: dict[str, Result]) -> None:
     for key, result in results.items():
         data[key] = result.to_dict()
     write_atomic(path, json.dumps(data, sort_keys=True).encode())
+
+
+def mark_reprobe(store: Store, server: str, keys: list[str], when: float) -> None:
+    """Note on cached results that a background re-probe started (the hot path then spawns no second one)."""
+    import json
+
+    path = store.health_file(server)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        for key in keys:
+            if isinstance(data.get(key), dict):
+                data[key]["reprobe_at"] = when
+        write_atomic(path, json.dumps(data, sort_keys=True).encode(), durable=False)
+
+
+def reprobe_due(result: Result, settings: Settings, now: float) -> bool:
+    """A trusted healthy result past half its TTL, with no re-probe started since: time for a background one."""
+    if not result.reachable or now - result.checked < settings.healthy_ttl / 2:
+        return False
+    return result.reprobe_at is None or not 0 <= now - result.reprobe_at < settings.healthy_ttl / 2
+
+
+def reprobe_overdue(result: Result, settings: Settings, now: float) -> bool:
+    """A background re-probe started and has not answered within the connect timeout: the target may hang."""
+    return result.reprobe_at is not None and settings.connect_timeout < now - result.reprobe_at < settings.budget * 3
 
 
 def refresh(store: Store, server: str, targets: list[Target], settings: Settings) -> dict[str, Result]:

@@ -14,8 +14,8 @@ MIN_LOGIN_LEFT = 120.0  # a login with less than this left cannot usefully mint
 class ClusterToken:
     """A cluster-scoped token the tool minted (or adopted from a kubeconfig) for one cluster."""
 
-    __slots__ = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "extra")
-    FIELDS = ("token", "token_id", "minted", "expires", "expires_at", "refused_at")
+    __slots__ = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "verified_at", "extra")
+    FIELDS = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "verified_at")
 
     def __init__(
         self,
@@ -26,6 +26,7 @@ class ClusterToken:
         expires_at: str = "",
         refused_at: float | None = None,
         extra: dict | None = None,
+        verified_at: float | None = None,
     ) -> None:
         self.token = token
         self.token_id = token_id or token_id_of(token)
@@ -33,6 +34,7 @@ class ClusterToken:
         self.expires = expires
         self.expires_at = expires_at
         self.refused_at = refused_at  # when kubectl was last seen refusing it
+        self.verified_at = verified_at  # when an ACE endpoint was last seen accepting it (readiness.py)
         self.extra = extra or {}
 
     @classmethod
@@ -47,6 +49,7 @@ class ClusterToken:
             str(data.get("expires_at") or ""),
             data.get("refused_at"),
             {k: v for k, v in data.items() if k not in cls.FIELDS},
+            data.get("verified_at"),
         )
 
     def to_dict(self) -> dict:
@@ -60,6 +63,8 @@ class ClusterToken:
         )
         if self.refused_at is not None:
             data["refused_at"] = self.refused_at
+        if self.verified_at is not None:
+            data["verified_at"] = self.verified_at
         return data
 
     def is_usable(self, now: float) -> bool:

@@ -13,7 +13,7 @@ from kubectl_ace.store import Store
 class Switch:
     """One failover switch: in which kubeconfig files, for which cluster, from which context to which."""
 
-    __slots__ = ("files", "server", "cluster", "source", "target", "at", "proxy_ca", "proxy_insecure")
+    __slots__ = ("files", "server", "cluster", "source", "target", "at", "proxy_ca", "proxy_insecure", "source_url")
 
     def __init__(
         self,
@@ -25,6 +25,7 @@ class Switch:
         at: float,
         proxy_ca: str = "",
         proxy_insecure: bool = False,
+        source_url: str = "",
     ) -> None:
         self.files = files
         self.server = server
@@ -32,8 +33,9 @@ class Switch:
         self.source = source  # the context kubectl was on
         self.target = target  # the context the tool made current
         self.at = at
-        self.proxy_ca = proxy_ca  # to probe the source endpoint without loading the kubeconfig
+        self.proxy_ca = proxy_ca  # to probe the source endpoint without loading the kubeconfig (its CA, any kind)
         self.proxy_insecure = proxy_insecure
+        self.source_url = source_url  # an ACE source endpoint's URL; "" when the source was the Rancher proxy
 
     @classmethod
     def from_dict(cls, data: dict) -> Switch | None:
@@ -47,6 +49,7 @@ class Switch:
                 float(data.get("at") or 0),
                 str(data.get("proxy_ca") or ""),
                 bool(data.get("proxy_insecure")),
+                str(data.get("from_url") or ""),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -61,6 +64,7 @@ class Switch:
             "at": self.at,
             "proxy_ca": self.proxy_ca,
             "proxy_insecure": self.proxy_insecure,
+            "from_url": self.source_url,
         }
 
 
@@ -88,12 +92,25 @@ def remember(
     target: str,
     proxy_ca: str,
     proxy_insecure: bool,
+    source_url: str = "",
 ) -> None:
-    """Note a switch the tool made (replacing an older one for the same files)."""
-    record = Switch(
-        [os.path.abspath(f) for f in files], server, cluster, source, target, time.time(), proxy_ca, proxy_insecure
-    )
-    _edit(store, lambda records: [r for r in records if r.files != record.files] + [record])
+    """Note a switch the tool made (replacing an older one for the same files).
+
+    A switch away from a context the tool itself chose keeps the first source: that was the user's or Rancher's.
+    """
+    files = [os.path.abspath(f) for f in files]
+    record = Switch(files, server, cluster, source, target, time.time(), proxy_ca, proxy_insecure, source_url)
+
+    def change(records: list[Switch]) -> list[Switch]:
+        earlier = next((r for r in records if r.files == files and r.target == source and r.cluster == cluster), None)
+        if earlier is not None:
+            if earlier.source == target:  # back on the original context: nothing left to undo
+                return [r for r in records if r.files != files]
+            record.source, record.source_url = earlier.source, earlier.source_url
+            record.proxy_ca, record.proxy_insecure = earlier.proxy_ca, earlier.proxy_insecure
+        return [r for r in records if r.files != files] + [record]
+
+    _edit(store, change)
 
 
 def forget(store: Store, files: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Switching kubectl's current context when an endpoint fails, and back when it returns (the guard's cold half)."""
+"""Switching kubectl's current context when an endpoint (proxy or ACE) fails, and back when it returns (cold half)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kubectl_ace.store import Store
 
 
 def fail_over(where: Location, result, token: str, store: Store, options: Options) -> None:
-    """Switch kubectl's current context to the best healthy ACE endpoint and end this call at once."""
+    """Switch kubectl's current context to the best healthy endpoint of the cluster and end this call at once."""
 
     kube_file, explicit_context = kubectl_process.kubectl_args()
     config = kubeconfig_files.load(kube_file)
@@ -22,38 +22,53 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
         # kubectl was pointed at this cluster some other way (--cluster, --server): switch nothing.
         explicit_context = using = serving[0] if serving else ""
     found = endpoints.rancher_endpoints(config, using) if using else None
-    down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
+    from_proxy = where.kind == "proxy"
+    if from_proxy:
+        down = f"the Rancher proxy of cluster {where.cluster_id} at {where.server} is down ({result.describe()})"
+    else:
+        down = (
+            f"the ACE endpoint {using or where.url} of cluster {where.cluster_id} does not answer ({result.describe()})"
+        )
     topic = f"failover:{where.server}:{where.cluster_id}"
     current = config.current_context
     now_on = found.by_context(current) if found else None
-    if not explicit_context and using != current and now_on is not None and now_on.is_ace:
+    if not explicit_context and using != current and now_on is not None and (now_on.is_ace or not from_proxy):
         # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
         raise _once(
             store,
             FailedOver(f"{down}; the current context is now {current}: kubectl commands started from now on use it"),
             topic,
         )
-    if found is None or not found.ace:
+    others = [e for e in found.ace if e.url.rstrip("/") != where.url.rstrip("/")] if found else []
+    if found is None or (from_proxy and not others):
         message = (
             f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail over "
             "to; enable ACE for the cluster in Rancher, or wait for Rancher"
         )
         raise _once(store, AceError(message), message)
-    chosen, results = best_ace(found, token, store, options.settings)
+    chosen, results = best_ace(found, token, store, options.settings, others)
+    if chosen is None and not from_proxy and found.proxy is not None:
+        chosen, results = healthy_proxy(found, token, store, options.settings, results)
     if chosen is None:
-        tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in found.ace)
-        message = f"{down}, and no ACE endpoint answers either ({tried})"
+        tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in others)
+        if not from_proxy and found.proxy is not None:
+            tried += ("; " if tried else "") + f"{found.proxy.context} {results[found.proxy.url].describe()}"
+        message = (
+            f"{down}, and no {'ACE' if from_proxy else 'other'} endpoint answers either ({tried})"
+            if tried
+            else f"{down}, and the kubeconfig has no other endpoint of the cluster to switch to"
+        )
         raise _once(store, AceError(message), message)
     if explicit_context:
         raise _once(
             store,
-            FailedOver(f"{down}; the ACE context {chosen.context} is healthy: rerun with --context {chosen.context}"),
+            FailedOver(f"{down}; the context {chosen.context} is healthy: rerun with --context {chosen.context}"),
             topic,
         )
     changed = kubeconfig_files.set_current_context(config, chosen.context, store, only_if=using)
     now_current = kubeconfig_files.load(kube_file).current_context
     if changed:
-        proxy = config.cluster_of(using)
+        source = config.cluster_of(using)
         switches.remember(
             store,
             config.paths,
@@ -61,8 +76,9 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
             where.cluster_id,
             using,
             chosen.context,
-            kubeconfig_files.ca_pem(proxy.body) if proxy else "",
-            bool(proxy and proxy.body.get("insecure-skip-tls-verify")),
+            kubeconfig_files.ca_pem(source.body) if source else "",
+            bool(source and source.body.get("insecure-skip-tls-verify")),
+            "" if from_proxy else where.url,
         )
     if now_current != chosen.context:
         raise _once(
@@ -78,15 +94,27 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
     )
 
 
-def best_ace(found, token: str, store: Store, settings):
-    """Probe every ACE endpoint of `found` (endpoints.ClusterEndpoints); the FQDN when healthy, else the fastest
-    healthy node."""
+def healthy_proxy(found, token: str, store: Store, settings, results: dict):
+    """The cluster's proxy context when Rancher serves it (the last resort of a failover from ACE)."""
     from kubectl_ace import health
 
-    targets = {e.url: health.ace_target(found.cluster_id, e.url, token, e.ca_data, e.insecure) for e in found.ace}
-    by_key = health.check(store, found.server, list(targets.values()), settings)
+    proxy = found.proxy
+    target = health.proxy_target(found.server, found.cluster_id, token, proxy.ca_data, proxy.insecure)
+    result = health.check(store, found.server, [target], settings)[target.key]
+    results = dict(results, **{proxy.url: result})
+    return (proxy if result.healthy else None), results
+
+
+def best_ace(found, token: str, store: Store, settings, among: list | None = None):
+    """Probe the ACE endpoints of `found` (endpoints.ClusterEndpoints; or `among` them); the FQDN when healthy, else
+    the fastest healthy node."""
+    from kubectl_ace import health
+
+    ace = found.ace if among is None else among
+    targets = {e.url: health.ace_target(found.cluster_id, e.url, token, e.ca_data, e.insecure) for e in ace}
+    by_key = health.check(store, found.server, list(targets.values()), settings) if targets else {}
     results = {url: by_key[target.key] for url, target in targets.items()}
-    return endpoints.choose(found.ace, results), results
+    return endpoints.choose(ace, results), results
 
 
 def carry_out(due: Due, token: str, store: Store, options: Options) -> None:
@@ -98,24 +126,91 @@ def carry_out(due: Due, token: str, store: Store, options: Options) -> None:
 
 
 def switch_back(where: Location, record: switches.Switch, token: str, store: Store, options: Options) -> None:
-    """On an ACE context the tool switched to: once the proxy is healthy again, switch back (this call goes on)."""
+    """On a context the tool switched to: once the source endpoint is healthy again, switch back (this call goes on)."""
     from kubectl_ace import health
 
-    target = health.proxy_target(where.server, record.cluster, token, record.proxy_ca, record.proxy_insecure)
-    if not health.check(store, where.server, [target], options.settings)[target.key].healthy:
+    if record.source_url:
+        target = health.ace_target(record.cluster, record.source_url, token, record.proxy_ca, record.proxy_insecure)
+        back = f"{record.source} answers again"
+    else:
+        target = health.proxy_target(where.server, record.cluster, token, record.proxy_ca, record.proxy_insecure)
+        back = f"Rancher at {where.server} is reachable again"
+    settings = options.settings
+    known = health.fresh_results(store, where.server, [target.key], settings)
+    hung = None if target.key in known else last_hung(store, where.server, target.key)
+    if hung is not None:
+        # The source hung last time (e.g. a stalled Rancher): probe it in the background, not on this call's time.
+        import time
+
+        if hung.reprobe_at is None or not 0 <= time.time() - hung.reprobe_at < settings.unhealthy_ttl:
+            from kubectl_ace import background
+
+            background.start_reprobe(store, where.server, record.cluster)
+        return
+    result = known.get(target.key) or health.refresh(store, where.server, [target], settings)[target.key]
+    if not result.healthy:
         return
     try:
         config = kubeconfig_files.load(None, {"KUBECONFIG": os.pathsep.join(record.files)})
         changed = kubeconfig_files.set_current_context(config, record.source, store, only_if=record.target)
     except AceError:
-        return  # this call works through ACE anyway; the next one tries again
+        return  # this call works through the other endpoint anyway; the next one tries again
     switches.forget(store, record.files)
     if changed:
         print(
-            f"kubectl-ace: Rancher at {where.server} is reachable again; switched the current context back "
-            f"from {record.target} to {record.source}",
+            f"kubectl-ace: {back}; switched the current context back from {record.target} to {record.source}",
             file=sys.stderr,
         )
+
+
+def reprobe(store: Store, server: str, cluster_id: str) -> int:
+    """`prepare --background --reprobe`: probe kubectl's endpoint now and keep the result (no switch, no output)."""
+    import filelock
+
+    from kubectl_ace import credential, failover, health
+    from kubectl_ace.urls import server_key
+
+    info = credential.read_exec_info()
+    cluster = info.cluster if info.cluster.get("server") else failover.resolved_cluster(store)
+    where = failover.locate(cluster, server)
+    if where is None:
+        return 0
+    where.cluster_id = where.cluster_id or cluster_id
+    record = store.read(where.server)
+    login = record.login() if record else None
+    entry = login.cluster(where.cluster_id) if login else None
+    token = entry.token if entry else ""
+    ca = credential.decode_ca(cluster.get("certificate-authority-data") or "")
+    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    if where.kind == "proxy":
+        ca = ca or ((record.cacert if record else "") or "")
+        target = health.proxy_target(where.server, where.cluster_id, token, ca, insecure)
+    else:
+        target = health.ace_target(where.cluster_id, where.url, token, ca, insecure)
+    targets = [target]
+    mine = switches.mine(store, where.server, where.cluster_id)
+    if mine is not None:  # the endpoint a switch back waits for, probed here rather than on a kubectl call's time
+        if mine.source_url:
+            targets.append(health.ace_target(mine.cluster, mine.source_url, token, mine.proxy_ca, mine.proxy_insecure))
+        else:
+            targets.append(health.proxy_target(where.server, mine.cluster, token, mine.proxy_ca, mine.proxy_insecure))
+    try:
+        with store.lock(f"{server_key(where.server)}.reprobe", timeout=0):
+            import time
+
+            health.mark_reprobe(store, where.server, [t.key for t in targets], time.time())
+            health.refresh(store, where.server, targets, health.Settings())
+    except filelock.Timeout:
+        return 0  # a re-probe runs already
+    return 0
+
+
+def last_hung(store: Store, server: str, key: str):
+    """The last result of `key`, however old, when it timed out (probing it again may take the whole budget)."""
+    from kubectl_ace import health
+
+    old = health.fresh_results(store, server, [key], health.Settings(healthy_ttl=1e12, unhealthy_ttl=1e12))
+    return old[key] if key in old and old[key].error == "timed out" else None
 
 
 def _once(store: Store, err: AceError, topic: str) -> AceError:

@@ -19,6 +19,7 @@ REPORT_MARGIN = 30.0  # expirationTimestamp is reported this much early (client-
 INTERACTIVE_WAIT = 960.0  # how long to wait for another process's login (a browser login may take 15 min)
 MINT_WAIT = 60.0
 LOGIN_WARNING = 3 * 86400.0  # announce a login ending within this, at most once a day
+REFRESH_EVERY = 300.0  # start a background refresh of prepared tokens at most this often per server
 
 
 class Request:
@@ -100,6 +101,7 @@ def get_token(req: Request) -> Credential:
         if req.from_kubectl and process_marks.handed_to_this_kubectl(req.store, req.server, req.cluster, cached):
             return recover(req, refused=cached)  # the same kubectl asks again before expiry: it got a 401
         warn_if_login_ends_soon(req, held.login, now)
+        refresh_ahead(req, held, now)
         return Credential.of(cached)
     if held.login is None and not req.interactive:
         raise NotLoggedIn(f"not logged in to {req.server}; run: kubectl ace login --server {req.server}")
@@ -262,6 +264,22 @@ def assert_rancher_answers(req: Request, record: ServerRecord | None) -> None:
         raise RancherUnreachable(f"Rancher at {req.server} does not answer ({result.describe()})")
 
 
+def refresh_ahead(req: Request, held: Held, now: float) -> None:
+    """Prepared tokens of the login within their refresh margin: start a detached refresh (from memory: no I/O)."""
+    login, record = held.login, held.record
+    if record is None or login is None or not login.can_mint(now):
+        return
+    from_stamp = record.extra.get("refresh_started")  # written by the refresh itself (background.py)
+    if isinstance(from_stamp, (int, float)) and 0 <= now - from_stamp < REFRESH_EVERY:
+        return
+    for entry in login.clusters.values():
+        if entry.verified_at is not None and not entry.is_fresh(login, now):
+            from kubectl_ace import background
+
+            background.start_refresh(req.store, req.server)
+            return
+
+
 def warn_if_login_ends_soon(req: Request, login: Login | None, now: float) -> None:
     """At most once a day, say on stderr that the login runs out soon (and when)."""
     if login is None or login.expires is None or not login.token or login.expires - now > LOGIN_WARNING:
@@ -282,6 +300,15 @@ def warn_if_login_ends_soon(req: Request, login: Login | None, now: float) -> No
         f"{output.local_time(login.expires)}); renew it with: kubectl ace login --server {req.server}",
         file=sys.stderr,
     )
+    ends = [e.expires for e in login.clusters.values() if e.verified_at is not None and e.expires and e.is_usable(now)]
+    if ends:  # what the outage would cost: the tokens cannot be renewed beyond the login
+        last = max(ends)
+        print(
+            f"kubectl-ace: warning: if Rancher fails now, ACE access to {len(ends)} cluster"
+            f"{'s' if len(ends) != 1 else ''} ends at {output.local_time(last)}; run kubectl ace login "
+            f"--server {req.server}",
+            file=sys.stderr,
+        )
     from kubectl_ace.errors import StoreError
     from kubectl_ace.files import write_atomic
 

@@ -100,8 +100,7 @@ def test_every_command_with_server_checks_the_url_in_one_line(user, command, val
 
 
 def test_every_command_help_has_examples(user):
-    # status's help is being rewritten elsewhere (its EXAMPLES come with that change).
-    for command in [c for c in COMMANDS if c != "status"]:
+    for command in COMMANDS:
         result = user.ace(command, "--help")
         assert result.returncode == 0, (command, result.stderr)
         assert "kubectl" in result.stdout.partition("\nExamples:\n  ")[2], command

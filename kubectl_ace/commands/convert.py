@@ -18,6 +18,11 @@ def configure(parser) -> None:
     parser.add_argument(
         "-f", "--filename", metavar="FILE", help="the kubeconfig to convert (default: the files kubectl uses)"
     )
+    parser.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="do not get and check a token for each ACE cluster afterwards (see `kubectl ace prepare`)",
+    )
 
 
 def run(args) -> int:
@@ -57,6 +62,10 @@ def run(args) -> int:
     blocked = kuberc.warning(os.environ)  # the converted users would not run
     if blocked:
         print(blocked, file=sys.stderr)
+    if results and not args.no_prepare:  # ready for a Rancher outage
+        from kubectl_ace import readiness
+
+        readiness.prepare_after(store, None, paths=[r.path for r in results])
     return 2 if failed else 0
 
 

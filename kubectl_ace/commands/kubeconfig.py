@@ -27,6 +27,11 @@ def configure(parser) -> None:
         help="merge into the kubeconfig kubectl uses (existing entries are updated where they are)",
     )
     where.add_argument("-o", "--output-file", metavar="FILE", help="write them to FILE (replacing it)")
+    parser.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="do not get and check a token for each ACE cluster afterwards (see `kubectl ace prepare`)",
+    )
 
 
 def run(args) -> int:
@@ -74,6 +79,11 @@ def run(args) -> int:
     blocked = kuberc.warning(os.environ) if good else ""  # the users just written would not run
     if blocked:
         print(blocked, file=sys.stderr)
+    if good and not args.no_prepare and (args.merge or args.output_file):  # ready for a Rancher outage
+        from kubectl_ace import readiness
+
+        paths = [args.output_file] if args.output_file else None
+        readiness.prepare_after(store, getattr(args, "kubeconfig", None), server=result.server, paths=paths)
     if result.failed:
         shown = "; ".join(f"{f.name} ({f.cluster_id}): {f.error}" for f in result.failed[:3])
         more = f"; and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""

@@ -50,6 +50,11 @@ def configure(parser) -> None:
     parser.add_argument(
         "--login-timeout", metavar="DURATION", help="how long to wait for a browser login, e.g. 5m (default 15m)"
     )
+    parser.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="do not get and check a token for each ACE cluster afterwards (see `kubectl ace prepare`)",
+    )
 
 
 def run(args) -> int:
@@ -103,6 +108,10 @@ def run(args) -> int:
     else:
         until = "never expires" if result.expires is None else f"valid until {local_time(result.expires)}"
         print(f"Logged in to {server} as {result.name} ({result.provider}); {until}.", file=sys.stderr)
+    if not args.no_prepare:  # the kubeconfig's ACE clusters of this server, ready for a Rancher outage
+        from kubectl_ace import readiness
+
+        readiness.prepare_after(store, getattr(args, "kubeconfig", None), server=server)
     return 0
 
 

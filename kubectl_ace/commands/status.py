@@ -1,4 +1,7 @@
-"""`kubectl ace status`: probe Rancher, each cluster's proxy path and every ACE endpoint."""
+"""`kubectl ace status`: probe Rancher, each cluster's proxy path and every ACE endpoint; say what is outage-ready.
+
+Read-only: nothing is minted or asked of Rancher but its /ping; readiness comes from what the token store holds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,12 @@ from kubectl_ace import endpoints, kubeconfig_files, output, survey
 from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 
-HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy and what would be used"
+HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy, used, and ready for an outage"
+
+EXAMPLES = """\
+  kubectl ace status                 the current context's cluster: each endpoint, the one kubectl would use
+  kubectl ace status --all           every Rancher cluster in the kubeconfig, and which are outage-ready
+  kubectl ace status prod -o json    one cluster, for scripts (readiness, token expiry, every probe)"""
 
 
 def configure(parser) -> None:
@@ -16,6 +24,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from kubectl_ace import readiness
+
     store = Store(getattr(args, "store", None))
     config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
     if args.all:
@@ -24,19 +34,25 @@ def run(args) -> int:
         contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
     if not contexts or not contexts[0]:
         raise UsageError("no current context; name one or pass --all")
-    reports = []
+    clusters = []
     for context in contexts:
         config.context(context)
-        report = survey.survey(config, context, store)
-        if report is None:
+        found = endpoints.rancher_endpoints(config, context)
+        if found is None:
             raise UsageError(
                 f"context {context!r} is not a Rancher cluster (no /k8s/clusters/<id> server, "
                 "no kubectl-ace extension, no Rancher-named sibling)"
             )
-        reports.append(report)
+        clusters.append(found)
+    reports = survey.survey_many(clusters, store)
     data = [as_data(report, config.current_context) for report in reports]
-    output.emit(data, args.output, lambda: print_table(data))
-    return 0 if all(report.chosen for report in reports) else 1
+    outcomes = [r.readiness for r in reports if r.endpoints.ace]
+    if args.output == "table":
+        print_table(data)
+        print(f"\n{readiness.summary(outcomes) if outcomes else 'no cluster here has an ACE endpoint'}")
+    else:
+        output.emit(data, args.output, lambda: None)
+    return 0
 
 
 def as_data(report: survey.Report, current: str) -> dict:
@@ -69,13 +85,14 @@ def as_data(report: survey.Report, current: str) -> dict:
             "error": report.token_error or None,
             "refusedAt": output.utc_stamp(report.token_refused),
         },
+        "readiness": report.readiness.as_data(),
         "chosen": report.chosen.context if report.chosen else None,
         "endpoints": rows,
     }
 
 
 def print_table(data: list[dict]) -> None:
-    header = ("CONTEXT", "KIND", "REACHABLE", "LATENCY", "RESULT", "")
+    header = ("CLUSTER", "CONTEXT", "KIND", "REACHABLE", "LATENCY", "RESULT", "MARKS")
     lines = [header]
     for cluster in data:
         for row in cluster["endpoints"]:
@@ -83,12 +100,13 @@ def print_table(data: list[dict]) -> None:
             latency = f"{row['latencyMs']:.0f}ms" if row["latencyMs"] is not None else "-"
             lines.append(
                 (
+                    cluster["cluster"],
                     row["context"],
                     row["kind"],
                     "yes" if row["reachable"] else "no",
                     latency,
                     "OK" if row["healthy"] else row["result"],
-                    marks,
+                    marks or "-",
                 )
             )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
@@ -97,11 +115,23 @@ def print_table(data: list[dict]) -> None:
     for cluster in data:
         rancher = cluster["rancher"]
         state = f"reachable ({rancher['latencyMs']:.0f} ms)" if rancher["reachable"] else f"DOWN ({rancher['result']})"
-        token = cluster["token"]["expires"] or f"none ({cluster['token']['error']})"
+        token = f"expires {_local(cluster['token']['expires'])}" if cluster["token"]["expires"] else "none held"
         if cluster["token"]["refusedAt"]:
-            token += f", last refused {cluster['token']['refusedAt']}"
+            token += f", last refused {_local(cluster['token']['refusedAt'])}"
         chosen = cluster["chosen"] or "nothing healthy"
+        ready = cluster["readiness"]
+        outage = (
+            "ready for a Rancher outage" if ready["ready"] else f"NOT ready for a Rancher outage: {ready['reason']}"
+        )
         print(
             f"\ncluster {cluster['cluster']}: Rancher {cluster['server']} {state}; would use {chosen}; "
-            f"token expires {token}"
+            f"token {token}; {outage}"
         )
+
+
+def _local(stamp: str) -> str:
+    """An RFC 3339 stamp from as_data, in the local time format used everywhere else."""
+    import calendar
+    import time
+
+    return output.local_time(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))

@@ -1,0 +1,48 @@
+"""Detached work that keeps the tool ready without costing a kubectl call its time: token refresh and re-probes.
+
+A kubectl call only decides from what it has already read and spawns `kubectl-ace prepare --background …` in its
+own session with no terminal and no pipes; the child takes a lock without waiting (one at a time), and stamps its
+start where the next calls read it anyway (the server record, the health state), which throttles the spawns.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from kubectl_ace.store import Store
+
+
+def command() -> list[str]:
+    """How to run kubectl-ace again: the frozen binary itself, else this Python with the package."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "kubectl_ace"]
+
+
+def spawn(args: list[str]) -> bool:
+    """Start `kubectl-ace ARGS` detached (own session, stdin/stdout/stderr to devnull); never raises."""
+    import subprocess
+
+    try:
+        subprocess.Popen(
+            command() + args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        return False
+    return True
+
+
+def start_refresh(store: Store, server: str) -> bool:
+    """Refresh the server's prepared tokens that are due, in the background."""
+    return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory])
+
+
+def start_reprobe(store: Store, server: str, cluster_id: str) -> bool:
+    """Probe the endpoint kubectl is using again, in the background (the exec info is inherited in the environment)."""
+    args = ["prepare", "--background", "--reprobe", "--server", server, "--store", store.directory]
+    return spawn(args + (["--cluster", cluster_id] if cluster_id else []))
