@@ -133,14 +133,12 @@ def resolved_cluster(store: Store) -> dict:
         pass
     from kubectl_ace import kubeconfig_index  # per-file indexes: no YAML parse when only current-context changed
 
-    cluster = kubeconfig_index.cluster_info(store, paths, context or "")
-    import json
-
+    found = kubeconfig_index.cluster_info_json(store, paths, context or "")  # JSON text: the json package imports re
     from kubectl_ace.files import write_atomic
 
     store.ensure("state")
-    write_atomic(cache_path, json.dumps({"key": key, "cluster": cluster}).encode())
-    return cluster
+    write_atomic(cache_path, ('{"key": ' + jsonlite.quote(key) + ', "cluster": ' + found + "}").encode())
+    return jsonlite.loads(found)
 
 
 def _env_on(name: str) -> bool:

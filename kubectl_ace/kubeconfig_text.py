@@ -15,34 +15,46 @@ PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 def value_span(text: str) -> tuple[int, int] | None:
     """Where the value of the one `current-context:` line is, or None unless the key occurs exactly once, at a line
-    start (so no other line can be it); the span is stripped of blanks."""
+    start (so no other line can be it); the span is stripped of blanks and of a trailing comment."""
     if text.count(KEY) != 1:
         return None
-    line = KEY + ":"
-    if text.startswith(line):
-        start = len(line)
-    else:
-        at = text.find("\n" + line)
-        if at < 0:
-            return None
-        start = at + 1 + len(line)
-    end = text.find("\n", start)
-    end = len(text) if end < 0 else end
-    while start < end and text[start] in " \t\r":
+    at = 0 if text.startswith(KEY + ":") else text.find("\n" + KEY + ":") + 1
+    if at == 0 and not text.startswith(KEY + ":"):
+        return None
+    end = text.find("\n", at)
+    return _in_line(text[at : len(text) if end < 0 else end], at)
+
+
+def value_span_bytes(raw: bytes) -> tuple[int, int] | None:
+    """value_span of a file's bytes (byte offsets), decoding only the line."""
+    key = KEY.encode()
+    if raw.count(key) != 1:
+        return None
+    at = 0 if raw.startswith(key + b":") else raw.find(b"\n" + key + b":") + 1
+    if at == 0 and not raw.startswith(key + b":"):
+        return None
+    end = raw.find(b"\n", at)
+    return _in_line(raw[at : len(raw) if end < 0 else end].decode("latin-1"), at)  # latin-1: offsets stay bytes
+
+
+def _in_line(line: str, at: int) -> tuple[int, int] | None:
+    """The value span of a `current-context:` line that starts at offset `at`."""
+    start, end = len(KEY) + 1, len(line)
+    while start < end and line[start] in " \t\r":
         start += 1
-    while end > start and text[end - 1] in " \t\r":
+    while end > start and line[end - 1] in " \t\r":
         end -= 1
-    if text[start : start + 1] == "#":  # a comment: the key has no value on this line
+    if line[start : start + 1] == "#":  # a comment: the key has no value on this line
         return None
     # A trailing comment stays: the value ends before it (a parse, in proven_span, checks what the value is).
-    raw = text[start:end]
+    raw = line[start:end]
     after_quote = raw.rfind(raw[0]) + 1 if raw[:1] in ("'", '"') else 0
-    cuts = [at for at in (raw.find(" #", after_quote), raw.find("\t#", after_quote)) if at >= 0]
+    cuts = [cut for cut in (raw.find(" #", after_quote), raw.find("\t#", after_quote)) if cut >= 0]
     if cuts:
         end = start + min(cuts)
-        while end > start and text[end - 1] in " \t":
+        while end > start and line[end - 1] in " \t":
             end -= 1
-    return start, end
+    return at + start, at + end
 
 
 def is_plain(value: str) -> bool:
