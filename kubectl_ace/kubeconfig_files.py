@@ -8,20 +8,17 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from kubectl_ace import kubeconfig_text
-from kubectl_ace.credential import EXTENSION_NAME, decode_ca
+from kubectl_ace import kubeconfig_index, kubeconfig_text
+from kubectl_ace.credential import EXTENSION_NAME
 from kubectl_ace.errors import InputError
 from kubectl_ace.files import write_atomic
 from kubectl_ace.kubeconfig_lock import locked_file
+from kubectl_ace.kubeconfig_yaml import DUMPER, ca_pem, parse
 from kubectl_ace.kubectl_process import kubeconfig_files
 from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server
 
-__all__ = ["locked_file"]  # kubectl's lock, used with edit_file (kubeconfig_lock.py)
-
-# libyaml parses and writes a 1 MB fleet kubeconfig ~8x faster than the pure-Python code, which stays the fallback.
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+__all__ = ["ca_pem", "locked_file", "parse"]  # kept here for callers: kubeconfig_yaml.py, kubeconfig_lock.py
 
 
 @dataclass
@@ -68,12 +65,16 @@ def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig
     """Merge like client-go: the first file to name an entry or set current-context wins."""
     paths, is_explicit = file_list(explicit, environ)
     config = Kubeconfig(paths=paths, explicit=is_explicit)
+    # The parse cache (kubeconfig_index.py) lives in the default store (commands pass no --store here), and only
+    # once that exists: reading a kubeconfig never creates a store.
+    store = Store()
+    cache = os.path.isdir(store.directory)
     for path in paths:
-        text = read_text(path, must_exist=is_explicit)
-        if text is None:
+        raw = read_bytes(path, must_exist=is_explicit)
+        if raw is None:
             continue
-        data = config.data[path] = parse(text, path)
-        config.texts[path] = text
+        text = config.texts[path] = decode(raw, path)
+        data = config.data[path] = kubeconfig_index.parsed(store, path, raw) if cache else parse(text, path)
         if data is None:
             continue
         for key, target in (("clusters", config.clusters), ("users", config.users), ("contexts", config.contexts)):
@@ -94,35 +95,28 @@ def read_file(path: str, must_exist: bool = False) -> dict | None:
 
 def read_text(path: str, must_exist: bool = False) -> str | None:
     """One kubeconfig file's text; None for a missing file."""
+    raw = read_bytes(path, must_exist)
+    return None if raw is None else decode(raw, path)
+
+
+def decode(raw: bytes, path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
+
+
+def read_bytes(path: str, must_exist: bool = False) -> bytes | None:
+    """One kubeconfig file's bytes; None for a missing file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
         if must_exist:
             raise InputError(f"kubeconfig {path} does not exist") from None
         return None
     except OSError as err:
         raise InputError(f"cannot read kubeconfig {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
-    return text
-
-
-def parse(text: str, path: str) -> dict | None:
-    try:
-        data = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        subject = path if path.startswith("the ") else f"kubeconfig {path}"  # a file, or a described text
-        raise InputError(f"{subject} is not valid YAML{where}; fix or move it") from None
-    if data is None:
-        return None
-    if not isinstance(data, dict) or not all(
-        isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
-    ):
-        raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
-    return data
 
 
 # --- writing ---
@@ -248,19 +242,6 @@ def edit_file(path: str, change, *, whole: bool = False) -> None:
 
 
 # --- reading cluster entries ---
-
-
-def ca_pem(cluster: dict) -> str:
-    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
-    if cluster.get("certificate-authority-data"):
-        return decode_ca(cluster["certificate-authority-data"])
-    if cluster.get("certificate-authority"):
-        try:
-            with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:
-                return handle.read()
-        except OSError:
-            return ""
-    return ""
 
 
 def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:

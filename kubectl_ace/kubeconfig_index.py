@@ -1,11 +1,12 @@
-"""Which cluster kubectl uses, for exec calls without provideClusterInfo, without parsing YAML on every edit.
+"""Kubeconfig files' parses, kept per file and reused while only the current-context value changed.
 
-Per kubeconfig file, an index in the store's state folder holds each context's cluster name and each cluster's
-exec cluster info, built by one parse. It stays valid while the file differs from the parsed text at most in
-the value of its current-context line (what kubectx and `kubectl config use-context` change): the index keeps
-the parsed text, and comparing the bytes around that value (memcmp) proves it without a parse or a hash.
-Layout: a JSON header line, the parsed file's bytes, then lines `C<name>\\t<cluster>` and `K<name>\\t<info>` with
-JSON-quoted names, found with bytes.find: no `re`, no json package, no decoding of the whole file on this path.
+Per kubeconfig file, an index in the store's state folder (0600, like the tokens beside it) holds the file's bytes,
+each context's cluster name, each cluster's exec cluster info, and the whole parse as JSON, all from one YAML
+parse. It stays valid while the file differs from those bytes at most in the value of its current-context line
+(what kubectx and `kubectl config use-context` change): comparing the bytes around that value (memcmp) proves it,
+without a parse or a hash. The exec path (no provideClusterInfo) reads only the header, the bytes and the lines
+`C<name>\\t<cluster>` and `K<name>\\t<info>` (JSON-quoted names, found with bytes.find: no `re`, no json package);
+`kubeconfig_files.load` reads the JSON parse that follows them (~40x faster than libyaml's SafeLoader).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import zlib
 from kubectl_ace import jsonlite, kubeconfig_text
 from kubectl_ace.store import Store
 
-VERSION = 2
+VERSION = 3
 
 
 class FileIndex:
@@ -64,45 +65,78 @@ def file_index(store: Store, path: str) -> FileIndex | None:
             raw = handle.read()
     except OSError:
         return None
+    found = cached(store, path, raw, with_data=False)
+    return found[0] if found else build(store, path, raw, strict=False)[0]
+
+
+def parsed(store: Store, path: str, raw: bytes) -> dict | None:
+    """The file's parse, from its index when only current-context changed since the last parse (InputError as
+    kubeconfig_yaml.parse raises for a file that is not a kubeconfig)."""
+    found = cached(store, path, raw, with_data=True)
+    if found and isinstance(found[1], dict):
+        return found[1]
+    return build(store, path, raw, strict=True)[1]
+
+
+def index_path(store: Store, path: str) -> str:
+    return store.state_file(f"kubeconfig-index/{zlib.crc32(path.encode()):08x}.idx")
+
+
+def cached(store: Store, path: str, raw: bytes, with_data: bool):
+    """(FileIndex, parse or None) from the stored index when it holds for `raw`, else None."""
     span = kubeconfig_text.value_span_bytes(raw)
-    index_path = store.state_file(f"kubeconfig-index/{zlib.crc32(path.encode()):08x}.idx")
-    if span is not None:
-        try:
-            with open(index_path, "rb") as handle:
-                index = handle.read()
-            newline = index.index(b"\n")
-            header = jsonlite.loads(index[:newline].decode())
-            if header["v"] == VERSION and header["path"] == path and header["start"] == span[0]:
-                source, end = newline + 1, newline + 1 + header["size"]
-                # The same bytes before and after the value: the parse behind this index holds but for the value.
-                if index.startswith(raw[: span[0]], source) and index.endswith(raw[span[1] :], 0, end):
-                    value = kubeconfig_text.decode(raw[span[0] : span[1]].decode("utf-8"))
-                    if value is not None and end - source - (header["end"] - header["start"]) == len(raw) - (
-                        span[1] - span[0]
-                    ):
-                        return FileIndex(index, end, value)
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-            pass
-    return build(store, path, raw, index_path)
+    if span is None:
+        return None
+    try:
+        with open(index_path(store, path), "rb") as handle:
+            header = jsonlite.loads(handle.readline().decode())
+            if header["v"] != VERSION or header["path"] != path or header["start"] != span[0]:
+                return None
+            size = header["size"]
+            body = handle.read(size + header["lines"])
+            # The same bytes before and after the value: the parse behind this index holds but for the value.
+            if (
+                size - (header["end"] - header["start"]) != len(raw) - (span[1] - span[0])
+                or not body.startswith(raw[: span[0]])
+                or not body.endswith(raw[span[1] :], 0, size)
+            ):
+                return None
+            value = kubeconfig_text.decode(raw[span[0] : span[1]].decode("utf-8"))
+            if value is None:
+                return None
+            data = None
+            if with_data and header["data"]:
+                data = jsonlite.loads(handle.read().decode())
+                if isinstance(data, dict):
+                    data["current-context"] = value
+        return FileIndex(body, size, value), data
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
 
 
-def build(store: Store, path: str, raw: bytes, index_path: str) -> FileIndex | None:
-    """Parse the file once and write its index (kept only for a file whose current-context line is proven)."""
+def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex | None, dict | None]:
+    """Parse the file once and write its index (kept only for a file whose current-context line is proven).
+    With strict, a file that is not a kubeconfig raises InputError; else it gives (None, None)."""
     import json
 
-    from kubectl_ace import kubeconfig_files
-    from kubectl_ace.errors import AceError
+    from kubectl_ace.errors import AceError, InputError
     from kubectl_ace.files import write_atomic
+    from kubectl_ace.kubeconfig_yaml import parse
 
     try:
-        text = raw.decode("utf-8")
-        data = kubeconfig_files.parse(text, path) or {}
-    except (AceError, UnicodeDecodeError):
-        return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
+        data = parse(text, path)
+    except AceError:
+        if strict:
+            raise
+        return None, None
     lines = [""]
     seen: set[tuple[str, str]] = set()
     for key, kind, inner in (("contexts", "C", "context"), ("clusters", "K", "cluster")):
-        for item in data.get(key) or []:
+        for item in (data or {}).get(key) or []:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or (kind, item["name"]) in seen:
                 continue  # the first entry of a name wins, as in kubeconfig_files.load
             seen.add((kind, item["name"]))
@@ -110,14 +144,25 @@ def build(store: Store, path: str, raw: bytes, index_path: str) -> FileIndex | N
             body = body if isinstance(body, dict) else {}
             value = str(body.get("cluster") or "") if kind == "C" else exec_cluster(body)
             lines.append(kind + json.dumps(item["name"]) + "\t" + json.dumps(value))
+    section = "\n".join(lines).encode()
+    try:  # the parse as JSON, if it is plain data (YAML can hold dates and binary, which JSON cannot)
+        blob = json.dumps(data)
+        exact = json.loads(blob) == data
+    except (TypeError, ValueError):
+        blob, exact = "", False
     span = kubeconfig_text.proven_span(text, data)
     start, end = byte_span(text, span) if span else (-1, -1)
-    header = json.dumps({"v": VERSION, "path": path, "start": start, "end": end, "size": len(raw)}).encode()
-    index = header + b"\n" + raw + "\n".join(lines).encode() + b"\n"
-    if span is not None:  # else this index serves this call only
-        store.ensure("state", "kubeconfig-index")
-        write_atomic(index_path, index)
-    return FileIndex(index, len(header) + 1 + len(raw), str(data.get("current-context") or ""))
+    meta = {"v": VERSION, "path": path, "start": start, "end": end, "size": len(raw), "lines": len(section)}
+    header = json.dumps({**meta, "data": exact}).encode()
+    if span is not None:  # else the index serves this call only
+        try:
+            store.ensure("state", "kubeconfig-index")
+            stored = header + b"\n" + raw + section + (blob.encode() if exact else b"")
+            write_atomic(index_path(store, path), stored, durable=False)
+        except (OSError, AceError):
+            pass  # a cache: the next call parses again
+    current = (data or {}).get("current-context")
+    return FileIndex(raw + section, len(raw), str(current or "")), data
 
 
 def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
@@ -130,19 +175,22 @@ def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
 
 def exec_cluster(body: dict) -> dict:
     """A kubeconfig cluster entry as the exec cluster info kubectl would send with provideClusterInfo."""
-    from kubectl_ace import kubeconfig_files
-    from kubectl_ace.endpoints import extension_of
+    from kubectl_ace.credential import EXTENSION_NAME
+    from kubectl_ace.kubeconfig_yaml import ca_pem
 
     cluster: dict = {
         "server": body.get("server", ""),
         "insecure-skip-tls-verify": bool(body.get("insecure-skip-tls-verify")),
     }
-    pem = kubeconfig_files.ca_pem(body)
+    pem = ca_pem(body)
     if pem:
         import base64
 
         cluster["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
-    ext = extension_of(body)
-    if ext:
-        cluster["config"] = {"kubectl-ace": ext}
+    for item in body.get("extensions") or []:  # as endpoints.extension_of (which imports kubeconfig_files)
+        if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):
+            ext = item["extension"].get("kubectl-ace")
+            if isinstance(ext, dict):
+                cluster["config"] = {"kubectl-ace": ext}
+                break
     return cluster

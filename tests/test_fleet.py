@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bench.fleetgen import fleet_kubeconfig
@@ -16,6 +17,15 @@ from kubectl_ace.store import Store
 from tests.conftest import KUBECTLS, NEWEST, Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def own_store(tmp_path, monkeypatch):
+    """kubeconfig_files.load keeps its parse cache in the default store: this test's own."""
+    store = tmp_path / "default-store"
+    store.mkdir()
+    monkeypatch.setenv("KUBECTL_ACE_STORE", str(store))
+    return store
 
 
 def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
@@ -150,3 +160,27 @@ def test_pip_install_gives_a_plain_launcher_that_runs(tmp_path):
     assert text.startswith(f"#!{python}") and "import re" not in text
     ran = subprocess.run([str(launcher), "version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert ran.returncode == 0 and ran.stdout.startswith("kubectl-ace 0.1.0 (source"), ran.stderr
+
+
+def test_load_after_a_current_context_edit_reuses_the_last_parse(tmp_path, monkeypatch):
+    from kubectl_ace import kubeconfig_yaml
+
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(30))
+    first = kubeconfig_files.load(str(path))
+    parses = []
+    real = kubeconfig_yaml.parse
+    monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: parses.append(a[1]) or real(*a))
+    subprocess.run([KUBECTLS[NEWEST], "--kubeconfig", str(path), "config", "set", "current-context", "fleet-0029"],
+                   check=True, capture_output=True, timeout=60)
+    again = kubeconfig_files.load(str(path))  # kubectl rewrote the file in its own layout: parsed once more
+    assert again.current_context == "fleet-0029" and len(parses) == 1
+    text = path.read_text()
+    path.write_text(text.replace("current-context: fleet-0029", "current-context: fleet-0007-fqdn"))
+    third = kubeconfig_files.load(str(path))
+    assert len(parses) == 1 and third.current_context == "fleet-0007-fqdn"
+    assert {n: e.body for n, e in third.clusters.items()} == {n: e.body for n, e in first.clusters.items()}
+    assert third.data[str(path)] == yaml.safe_load(path.read_text())
+    path.write_text(path.read_text().replace("fleet-0003.fleet.invalid", "fleet-0003.example.invalid"))
+    assert kubeconfig_files.load(str(path)).cluster_of("fleet-0003-fqdn").body["server"] == \
+        "https://fleet-0003.example.invalid" and len(parses) == 2
