@@ -137,7 +137,7 @@ def resolved_cluster(store: Store) -> dict:
     from kubectl_ace.files import write_atomic
 
     store.ensure("state")
-    write_atomic(cache_path, ('{"key": ' + jsonlite.quote(key) + ', "cluster": ' + found + "}").encode())
+    write_atomic(cache_path, ('{"key": ' + jsonlite.quote(key) + ', "cluster": ' + found + "}").encode(), durable=False)
     return jsonlite.loads(found)
 
 
