@@ -97,8 +97,8 @@ def cached(store: Store, path: str, raw: bytes, with_data: bool):
             # The same bytes before and after the value: the parse behind this index holds but for the value.
             if (
                 size - (header["end"] - header["start"]) != len(raw) - (span[1] - span[0])
-                or not body.startswith(raw[: span[0]])
-                or not body.endswith(raw[span[1] :], 0, size)
+                or not body.startswith(memoryview(raw)[: span[0]])  # views: no copy of a megabyte
+                or not body.endswith(memoryview(raw)[span[1] :], 0, size)
             ):
                 return None
             value = kubeconfig_text.decode(raw[span[0] : span[1]].decode("utf-8"))
