@@ -10,7 +10,6 @@ import os
 
 from kubectl_ace import jsonlite
 from kubectl_ace.credential import decode_ca
-from kubectl_ace.errors import AceError
 from kubectl_ace.store import Store
 
 
@@ -177,36 +176,14 @@ def resolved_cluster(store: Store) -> dict:
             return cached["cluster"]
     except (OSError, ValueError, AttributeError, KeyError):
         pass
-    from kubectl_ace import kubeconfig_files
+    from kubectl_ace import kubeconfig_index  # per-file indexes: no YAML parse when only current-context changed
 
-    try:
-        config = kubeconfig_files.load(kube_file)
-        entry = config.cluster_of(context or config.current_context)
-    except AceError:
-        entry = None
-    cluster: dict = {}
-    if entry is not None:
-        cluster = {
-            "server": entry.body.get("server", ""),
-            "insecure-skip-tls-verify": bool(entry.body.get("insecure-skip-tls-verify")),
-        }
-        pem = kubeconfig_files.ca_pem(entry.body)
-        if pem:
-            import base64
-
-            cluster["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
-        from kubectl_ace.endpoints import extension_of
-
-        ext = extension_of(entry.body)
-        if ext:
-            cluster["config"] = {"kubectl-ace": ext}
-    import json
-
+    found = kubeconfig_index.cluster_info_json(store, paths, context or "")  # JSON text: the json package imports re
     from kubectl_ace.files import write_atomic
 
     store.ensure("state")
-    write_atomic(cache_path, json.dumps({"key": key, "cluster": cluster}).encode())
-    return cluster
+    write_atomic(cache_path, ('{"key": ' + jsonlite.quote(key) + ', "cluster": ' + found + "}").encode(), durable=False)
+    return jsonlite.loads(found)
 
 
 def _env_on(name: str) -> bool:

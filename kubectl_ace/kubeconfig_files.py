@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
-import sys
-import time
 from dataclasses import dataclass, field
 
 import yaml
 
-from kubectl_ace.credential import EXTENSION_NAME, decode_ca
+from kubectl_ace import kubeconfig_index, kubeconfig_text
+from kubectl_ace.credential import EXTENSION_NAME
 from kubectl_ace.errors import InputError
 from kubectl_ace.files import write_atomic
+from kubectl_ace.kubeconfig_lock import locked_file
+from kubectl_ace.kubeconfig_yaml import DUMPER, ca_pem, parse
 from kubectl_ace.kubectl_process import kubeconfig_files
 from kubectl_ace.store import Store
 from kubectl_ace.urls import normalize_server
 
-CURRENT_CONTEXT_LINE = re.compile(r"^current-context:[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
-PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]*$")
+__all__ = ["ca_pem", "locked_file", "parse"]  # kept here for callers: kubeconfig_yaml.py, kubeconfig_lock.py
 
 
 @dataclass
@@ -42,6 +40,9 @@ class Kubeconfig:
     users: dict[str, Entry] = field(default_factory=dict)
     contexts: dict[str, Entry] = field(default_factory=dict)
     current_context: str = ""
+    # What this command read of each file: its text and its parse (so no file is parsed twice in one command).
+    texts: dict[str, str] = field(default_factory=dict, repr=False)
+    data: dict[str, dict | None] = field(default_factory=dict, repr=False)
 
     def context(self, name: str) -> Entry:
         if name not in self.contexts:
@@ -64,8 +65,16 @@ def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig
     """Merge like client-go: the first file to name an entry or set current-context wins."""
     paths, is_explicit = file_list(explicit, environ)
     config = Kubeconfig(paths=paths, explicit=is_explicit)
+    # The parse cache (kubeconfig_index.py) lives in the default store (commands pass no --store here), and only
+    # once that exists: reading a kubeconfig never creates a store.
+    store = Store()
+    cache = os.path.isdir(store.directory)
     for path in paths:
-        data = read_file(path, must_exist=is_explicit)
+        raw = read_bytes(path, must_exist=is_explicit)
+        if raw is None:
+            continue
+        text = config.texts[path] = decode(raw, path)
+        data = config.data[path] = kubeconfig_index.parsed(store, path, raw) if cache else parse(text, path)
         if data is None:
             continue
         for key, target in (("clusters", config.clusters), ("users", config.users), ("contexts", config.contexts)):
@@ -80,47 +89,64 @@ def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig
 
 def read_file(path: str, must_exist: bool = False) -> dict | None:
     """One kubeconfig file as data; None for a missing or empty file; InputError for one that is not a kubeconfig."""
+    text = read_text(path, must_exist)
+    return None if text is None else parse(text, path)
+
+
+def read_text(path: str, must_exist: bool = False) -> str | None:
+    """One kubeconfig file's text; None for a missing file."""
+    raw = read_bytes(path, must_exist)
+    return None if raw is None else decode(raw, path)
+
+
+def decode(raw: bytes, path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
+
+
+def read_bytes(path: str, must_exist: bool = False) -> bytes | None:
+    """One kubeconfig file's bytes; None for a missing file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
         if must_exist:
             raise InputError(f"kubeconfig {path} does not exist") from None
         return None
     except OSError as err:
         raise InputError(f"cannot read kubeconfig {path}: {err.strerror}") from None
-    return parse(text, path)
-
-
-def parse(text: str, path: str) -> dict | None:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        subject = path if path.startswith("the ") else f"kubeconfig {path}"  # a file, or a described text
-        raise InputError(f"{subject} is not valid YAML{where}; fix or move it") from None
-    if data is None:
-        return None
-    if not isinstance(data, dict) or not all(
-        isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
-    ):
-        raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
-    return data
 
 
 # --- writing ---
 
 
 def current_context_file(config: Kubeconfig) -> str:
-    """Where client-go writes a new current-context (writeCurrentContext)."""
+    """Where client-go writes a new current-context (writeCurrentContext): the first file that sets one, as now."""
     if config.explicit:
         return config.paths[0]
-    for path in config.paths:
-        data = read_file(path)
-        if data and data.get("current-context"):
+    for path, value in fresh_currents(config):
+        if value:
             return path
     return default_file(config)
+
+
+def current_context_now(config: Kubeconfig) -> str:
+    """The merged current-context as the files say now (a file unchanged since load is not parsed again)."""
+    return next((value for _, value in fresh_currents(config) if value), "")
+
+
+def fresh_currents(config: Kubeconfig):
+    """Each existing file's current-context as it is now, in kubectl's order."""
+    for path in config.paths:
+        text = read_text(path)
+        if text is None:
+            continue
+        if text != config.texts.get(path):
+            config.texts[path], config.data[path] = text, parse(text, path)
+        data = config.data[path]
+        yield path, str((data or {}).get("current-context") or "")
 
 
 def default_file(config: Kubeconfig) -> str:
@@ -142,32 +168,44 @@ def set_current_context(config: Kubeconfig, name: str, store: Store, *, only_if:
     """
     path = current_context_file(config)
     with locked_file(path, store):
-        fresh = load(
-            config.paths[0] if config.explicit else None,
-            None if config.explicit else {"KUBECONFIG": os.pathsep.join(config.paths)},
-        )
-        if fresh.current_context == name or (only_if is not None and fresh.current_context != only_if):
+        current = current_context_now(config)
+        if current == name or (only_if is not None and current != only_if):
             return False
-        edit_file(path, lambda text: with_current_context(text, name, path))
+        edit_file(path, lambda text: edited_current_context(config, path, text, name))
         return True
 
 
-def with_current_context(text: str, name: str, path: str) -> str:
-    """The file's text with current-context set to `name` and nothing else changed."""
-    before = parse(text, path) or {}
+def edited_current_context(config: Kubeconfig, path: str, text: str, name: str) -> str:
+    """The text with current-context `name`: a line edit, proven by this command's parse of the same text when it
+    can be (no parse at all), else checked by parsing before and after."""
+    known = config.data.get(path) if text == config.texts.get(path) else parse(text, path)
+    span = kubeconfig_text.proven_span(text, known)
+    result = kubeconfig_text.replace_value(text, span, name) if span else None
+    if result is None:
+        result = with_current_context(text, name, path, known)
+        known = parse(result, path)
+    else:
+        known = {**(known or {}), "current-context": name}  # the same parse, but for the one value
+    config.texts[path], config.data[path] = result, known
+    return result
+
+
+def with_current_context(text: str, name: str, path: str, before: dict | None = None) -> str:
+    """The file's text with current-context set to `name` and nothing else changed (checked by parsing)."""
+    before = (parse(text, path) if before is None else before) or {}
     if text.lstrip().startswith("{"):
         data = json.loads(text)
         data["current-context"] = name
         result = json.dumps(data, indent=2) + "\n"
     else:
-        match = CURRENT_CONTEXT_LINE.search(text)
-        if match:
-            old = match["value"]
-            result = text[: match.start("value")] + quote_like(name, old) + text[match.end("value") :]
+        span = kubeconfig_text.value_span(text)
+        if span:
+            result = text[: span[0]] + kubeconfig_text.quote(name, text[span[0] : span[1]]) + text[span[1] :]
+            if span[0] == span[1] and text[span[0] - 1 : span[0]] == ":":
+                result = text[: span[0]] + " " + result[span[0] :]
         else:
-            result = (
-                text + ("" if text.endswith("\n") or not text else "\n") + f"current-context: {quote_like(name, '')}\n"
-            )
+            quoted = kubeconfig_text.quote(name, "")
+            result = text + ("" if text.endswith("\n") or not text else "\n") + f"current-context: {quoted}\n"
     after = parse(result, path) or {}
     if {k: v for k, v in after.items() if k != "current-context"} != {
         k: v for k, v in before.items() if k != "current-context"
@@ -176,19 +214,6 @@ def with_current_context(text: str, name: str, path: str) -> str:
             f"cannot set current-context in {path} without changing other lines; run: kubectl config use-context {name}"
         )
     return result
-
-
-def quote_like(value: str, old: str) -> str:
-    """Quote `value` the way the old value was quoted, or plainly when YAML allows it."""
-    if old.startswith("'"):
-        return "'" + value.replace("'", "''") + "'"
-    if (
-        old.startswith('"')
-        or not PLAIN_SCALAR.match(value)
-        or value.lower() in ("true", "false", "null", "yes", "no", "on", "off", "~")
-    ):
-        return json.dumps(value)
-    return value
 
 
 def edit_file(path: str, change, *, whole: bool = False) -> None:
@@ -216,70 +241,7 @@ def edit_file(path: str, change, *, whole: bool = False) -> None:
         write_atomic(real, new.encode("utf-8"), mode=mode)
 
 
-LOCK_WAIT = 10.0  # kubectl holds its lock for milliseconds; longer means a crashed writer left it behind
-LOCK_NOTICE_AFTER = 0.5  # say what is being waited for once the wait is long enough to be noticed
-
-
-def lock_name(path: str) -> str:
-    """client-go's lockName: the kubeconfig path as given, plus `.lock`."""
-    return path + ".lock"
-
-
-@contextlib.contextmanager
-def locked_file(path: str, store: Store | None = None, timeout: float = LOCK_WAIT):
-    """Hold kubectl's own lock on a kubeconfig: `<path>.lock` made with O_CREAT|O_EXCL, removed afterwards.
-
-    kubectl (client-go's lockFile) fails at once when the lock exists; we wait a bounded time and retry,
-    so a kubectl edit and ours never interleave. `store` is unused (the lock lives beside the file).
-    """
-    lock = lock_name(path)
-    started = time.monotonic()
-    told = False
-    pause = 0.002
-    while True:
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0)
-            break
-        except FileExistsError:
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise InputError(
-                    f"gave up after {timeout:.0f} s waiting for {lock} (kubectl's lock on the "
-                    f"kubeconfig); if no kubectl is running, delete {lock}"
-                ) from None
-            if not told and waited >= LOCK_NOTICE_AFTER:
-                print(
-                    f"kubectl-ace: waiting for {lock} (another program is editing {path})", file=sys.stderr, flush=True
-                )
-                told = True
-            time.sleep(min(pause, timeout - waited))
-            pause = min(pause * 2, 0.05)
-        except OSError as err:
-            raise InputError(f"cannot lock kubeconfig {path} ({lock}): {err.strerror}") from None
-    os.close(fd)
-    try:
-        yield
-    finally:
-        try:
-            os.unlink(lock)
-        except OSError:
-            pass
-
-
 # --- reading cluster entries ---
-
-
-def ca_pem(cluster: dict) -> str:
-    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
-    if cluster.get("certificate-authority-data"):
-        return decode_ca(cluster["certificate-authority-data"])
-    if cluster.get("certificate-authority"):
-        try:
-            with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:
-                return handle.read()
-        except OSError:
-            return ""
-    return ""
 
 
 def context_for_server(config: Kubeconfig, server_url: str) -> list[str]:
@@ -337,7 +299,9 @@ def dump(data: dict, like: str = "") -> str:
     """Kubeconfig data as text: JSON when the file it replaces was JSON, else block YAML with long lines kept whole."""
     if like.lstrip().startswith("{"):
         return json.dumps(data, indent=2) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1_000_000)
+    return yaml.dump(
+        data, Dumper=DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1_000_000
+    )
 
 
 def new_config() -> dict:
@@ -410,7 +374,10 @@ def merge_entries(
         counts = {"added": 0, "updated": 0, "same": 0}
 
         def change(text: str, path: str = path, items: list = items, counts: dict = counts) -> str:
-            data = parse(text, path) if text.strip() else None
+            # The parse load() made of this very text, if it has not changed since (the config is stale after this).
+            data = (
+                config.data.get(path) if text == config.texts.get(path) else parse(text, path) if text.strip() else None
+            )
             data = new_config() if data is None else data
             for key, item in items:
                 old = next(
@@ -421,7 +388,10 @@ def merge_entries(
             if set_current and path == current_file and not data.get("current-context"):
                 data["current-context"] = set_current
                 touched += 1
-            return dump(data, text) if touched else text
+            if not touched:
+                return text
+            config.texts[path], config.data[path] = dump(data, text), data
+            return config.texts[path]
 
         ensure_parent(path)
         with locked_file(path, store):

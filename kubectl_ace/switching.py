@@ -66,7 +66,7 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
             topic,
         )
     changed = kubeconfig_files.set_current_context(config, chosen.context, store, only_if=using)
-    now_current = kubeconfig_files.load(kube_file).current_context
+    now_current = kubeconfig_files.current_context_now(config)  # this command's parse proves an unchanged file
     if changed:
         source = config.cluster_of(using)
         switches.remember(

@@ -1,0 +1,44 @@
+"""Kubeconfig YAML read through libyaml when present (the pure-Python parser is ~8x slower on a 1 MB fleet file)."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from kubectl_ace.credential import decode_ca
+from kubectl_ace.errors import InputError
+
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def parse(text: str, path: str) -> dict | None:
+    """A kubeconfig's text as data; None when empty; InputError for invalid YAML or a non-kubeconfig."""
+    try:
+        data = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        subject = path if path.startswith("the ") else f"kubeconfig {path}"  # a file, or a described text
+        raise InputError(f"{subject} is not valid YAML{where}; fix or move it") from None
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
+    ):
+        raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
+    return data
+
+
+def ca_pem(cluster: dict) -> str:
+    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
+    if cluster.get("certificate-authority-data"):
+        return decode_ca(cluster["certificate-authority-data"])
+    if cluster.get("certificate-authority"):
+        try:
+            with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+    return ""

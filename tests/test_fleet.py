@@ -1,0 +1,186 @@
+"""Fleet-sized kubeconfigs: one parse per command, line edits of current-context, the exec path's per-file index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.fleetgen import fleet_kubeconfig
+from kubectl_ace import kubeconfig_files, kubeconfig_index, kubeconfig_text
+from kubectl_ace.store import Store
+from tests.conftest import KUBECTLS, NEWEST, Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def own_store(tmp_path, monkeypatch):
+    """kubeconfig_files.load keeps its parse cache in the default store: this test's own."""
+    store = tmp_path / "default-store"
+    store.mkdir()
+    monkeypatch.setenv("KUBECTL_ACE_STORE", str(store))
+    return store
+
+
+def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    old, new = before.splitlines(), after.splitlines()
+    assert len(old) == len(new)
+    return [(a, b) for a, b in zip(old, new) if a != b]
+
+
+def test_switch_in_a_200_cluster_kubeconfig_changes_only_the_current_context_line(tmp_path):
+    sandbox = Sandbox(tmp_path, None)
+    text = fleet_kubeconfig(200)
+    sandbox.kubeconfig.write_text(text)
+    done = sandbox.ace("switch", "fleet-0150-node0")
+    assert done.returncode == 0, done.stderr
+    after = sandbox.kubeconfig.read_text()
+    assert changed_lines(text, after) == [("current-context: fleet-0000", "current-context: fleet-0150-node0")]
+    assert after.startswith("# Merged from Rancher's downloads")  # the comment is kept
+    seen = subprocess.run([KUBECTLS[NEWEST], "config", "current-context"], env=sandbox.env, capture_output=True,
+                          text=True, timeout=60)
+    assert seen.stdout.strip() == "fleet-0150-node0"
+
+
+def test_current_context_edits_that_need_a_parse_still_change_only_that_value(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    for line, name, written in (
+        ("current-context: fleet-0000  # mine", "fleet-0001", "current-context: fleet-0001  # mine"),
+        ("current-context: fleet-0000", "123", 'current-context: "123"'),  # plain 123 would be a number
+        ("current-context: 'fleet-0000'", "it's", "current-context: 'it''s'"),
+        ("current-context:", "fleet-0002", "current-context: fleet-0002"),
+    ):
+        text = fleet_kubeconfig(3).replace("current-context: fleet-0000", line)
+        path.write_text(text)
+        config = kubeconfig_files.load(str(path))
+        config.contexts.setdefault(name, config.contexts["fleet-0001"])
+        assert kubeconfig_files.set_current_context(config, name, store)
+        after = path.read_text()
+        assert changed_lines(text, after) == [(line, written)]
+        assert yaml.safe_load(after)["current-context"] == name
+
+
+def test_a_file_unchanged_since_load_is_edited_without_a_second_parse(tmp_path, monkeypatch):
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(20))
+    config = kubeconfig_files.load(str(path))
+    parses = []
+    real = kubeconfig_files.parse
+    monkeypatch.setattr(kubeconfig_files, "parse", lambda *a: parses.append(a[1]) or real(*a))
+    assert kubeconfig_files.set_current_context(config, "fleet-0003-fqdn", Store(str(tmp_path / "store")))
+    assert kubeconfig_files.current_context_now(config) == "fleet-0003-fqdn"
+    assert parses == []
+    assert yaml.safe_load(path.read_text())["current-context"] == "fleet-0003-fqdn"
+
+
+def resolve_in_child(path: Path, store: Path, context: str = "") -> dict:
+    """The exec path's cluster lookup in a new process, and whether it had to import the YAML library."""
+    probe = ("import json, sys\n"
+             "from kubectl_ace import kubeconfig_index\n"
+             "from kubectl_ace.store import Store\n"
+             f"info = kubeconfig_index.cluster_info(Store({str(store)!r}), [{str(path)!r}], {context!r})\n"
+             "print(json.dumps({'server': info.get('server'), 'parsed': 'yaml' in sys.modules}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_exec_path_follows_kubectl_use_context_without_parsing_the_kubeconfig_again(tmp_path):
+    sandbox = Sandbox(tmp_path, None)
+    sandbox.kubeconfig.write_text(fleet_kubeconfig(200, provide_cluster_info=False))
+    kubectl = KUBECTLS[NEWEST]
+    use = lambda name: subprocess.run([kubectl, "config", "use-context", name], env=sandbox.env, capture_output=True,
+                                      timeout=60, check=True)
+    use("fleet-0007-fqdn")  # kubectl rewrites the whole file in its own layout once: the index is built for that
+    assert resolve_in_child(sandbox.kubeconfig, sandbox.store) == {
+        "server": "https://fleet-0007.fleet.invalid", "parsed": True}
+    for name, server in (("fleet-0100-node0", "https://10.0.100.10:6443"),
+                         ("fleet-0199", "https://rancher.fleet.invalid/k8s/clusters/c-m-000000c7")):
+        use(name)
+        assert resolve_in_child(sandbox.kubeconfig, sandbox.store) == {"server": server, "parsed": False}
+    assert resolve_in_child(sandbox.kubeconfig, sandbox.store, "fleet-0001-fqdn") == {
+        "server": "https://fleet-0001.fleet.invalid", "parsed": False}
+
+
+def test_exec_path_index_is_rebuilt_when_anything_but_the_current_context_changes(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(5)
+    path.write_text(text)
+    assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
+        "https://fleet-0002.fleet.invalid"
+    # The same length and the same current-context: only the fingerprint tells.
+    path.write_text(text.replace("https://fleet-0002.fleet.invalid", "https://fleet-0002.fleet.invaliX"))
+    assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
+        "https://fleet-0002.fleet.invaliX"
+    # Two files: the first to name a context wins, as in client-go's merge.
+    other = tmp_path / "other"
+    other.write_text(fleet_kubeconfig(2, server="https://rancher2.fleet.invalid", current="fleet-0001"))
+    info = kubeconfig_index.cluster_info(store, [str(other), str(path)], "")
+    assert info["server"] == "https://rancher2.fleet.invalid/k8s/clusters/c-m-00000001"
+    assert kubeconfig_index.cluster_info(store, [str(other), str(path)], "fleet-0004")["server"] == \
+        "https://rancher.fleet.invalid/k8s/clusters/c-m-00000004"
+
+
+def test_value_span_refuses_what_a_line_scan_cannot_prove():
+    assert kubeconfig_text.value_span("a: 1\ncurrent-context: x\n") is not None
+    assert kubeconfig_text.value_span("a: 1\n  current-context: x\n") is None  # not at a line start
+    assert kubeconfig_text.value_span("current-context: x\nb: current-context\n") is None  # twice
+    assert kubeconfig_text.decode("x # note") is None and kubeconfig_text.decode("yes") is None
+    assert kubeconfig_text.decode("&a x") is None and kubeconfig_text.decode('"a\\tb"') is None
+    assert os.path.basename(kubeconfig_index.__file__) == "kubeconfig_index.py"
+
+
+def test_pip_install_gives_a_plain_launcher_that_runs(tmp_path):
+    """`pip install .` installs packaging/bin/kubectl-ace with its #!python rewritten, not pip's wrapper importing re."""
+    import shutil
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "kubectl_ace", source / "kubectl_ace", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "packaging" / "bin", source / "packaging" / "bin")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    # As a user installs it (pip fetches the build backend, setuptools>=61, and the dependencies).
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           str(source)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    launcher = venv / "bin" / "kubectl-ace"
+    text = launcher.read_text()
+    assert text.startswith(f"#!{python}") and "import re" not in text
+    ran = subprocess.run([str(launcher), "version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert ran.returncode == 0 and ran.stdout.startswith("kubectl-ace 0.1.0 (source"), ran.stderr
+
+
+def test_load_after_a_current_context_edit_reuses_the_last_parse(tmp_path, monkeypatch):
+    from kubectl_ace import kubeconfig_yaml
+
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(30))
+    first = kubeconfig_files.load(str(path))
+    parses = []
+    real = kubeconfig_yaml.parse
+    monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: parses.append(a[1]) or real(*a))
+    subprocess.run([KUBECTLS[NEWEST], "--kubeconfig", str(path), "config", "set", "current-context", "fleet-0029"],
+                   check=True, capture_output=True, timeout=60)
+    again = kubeconfig_files.load(str(path))  # kubectl rewrote the file in its own layout: parsed once more
+    assert again.current_context == "fleet-0029" and len(parses) == 1
+    text = path.read_text()
+    path.write_text(text.replace("current-context: fleet-0029", "current-context: fleet-0007-fqdn"))
+    third = kubeconfig_files.load(str(path))
+    assert len(parses) == 1 and third.current_context == "fleet-0007-fqdn"
+    assert {n: e.body for n, e in third.clusters.items()} == {n: e.body for n, e in first.clusters.items()}
+    assert third.data[str(path)] == yaml.safe_load(path.read_text())
+    path.write_text(path.read_text().replace("fleet-0003.fleet.invalid", "fleet-0003.example.invalid"))
+    assert kubeconfig_files.load(str(path)).cluster_of("fleet-0003-fqdn").body["server"] == \
+        "https://fleet-0003.example.invalid" and len(parses) == 2
