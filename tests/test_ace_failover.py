@@ -25,7 +25,7 @@ def test_a_dead_ace_node_fails_over_to_another_node_and_back_when_it_returns(log
     first = logged_in.kubectl("get", "namespaces")
     assert first.returncode != 0
     assert "the ACE endpoint edge-cp1 of cluster c-m-edge0001 does not answer (connection refused)" in first.stderr
-    assert "switched the current context from edge-cp1 to edge-cp2 (ACE node): run the command again" in first.stderr
+    assert "switched the current context from edge-cp1 to edge-cp2 (ACE node): kubectl commands started from now on use it" in first.stderr
     assert first.stderr.count("kubectl-ace:") == 1
     assert logged_in.current_context() == "edge-cp2"
     second = logged_in.kubectl("get", "namespaces")
