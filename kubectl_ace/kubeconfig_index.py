@@ -1,12 +1,12 @@
-"""Kubeconfig files' parses, kept per file and reused while only the current-context value changed.
+"""What the exec path needs of a kubeconfig (no provideClusterInfo), kept per file while only current-context changed.
 
-Per kubeconfig file, an index in the store's state folder (0600, like the tokens beside it) holds the file's bytes,
-each context's cluster name, each cluster's exec cluster info, and the whole parse as JSON, all from one YAML
-parse. It stays valid while the file differs from those bytes at most in the value of its current-context line
-(what kubectx and `kubectl config use-context` change): comparing the bytes around that value (memcmp) proves it,
-without a parse or a hash. The exec path (no provideClusterInfo) reads only the header, the bytes and the lines
-`C<name>\\t<cluster>` and `K<name>\\t<info>` (JSON-quoted names, found with bytes.find: no `re`, no json package);
-`kubeconfig_files.load` reads the JSON parse that follows them (~40x faster than libyaml's SafeLoader).
+Per kubeconfig file, an index in the store's state folder holds each context's cluster name and each cluster's
+exec cluster info (server, CA, kubectl-ace's extension: nothing secret; no user entries), from one YAML parse. It
+stays valid while the file differs from what was parsed at most in the value of its current-context line (what
+kubectx and `kubectl config use-context` change): the lengths and CRC-32s of the bytes before and after that value
+prove it, without a parse. The exec path reads only the header and the lines `C<name>\\t<cluster>` and
+`K<name>\\t<info>` (JSON-quoted names, found with bytes.find: no `re`, no json package). The file's own bytes are
+never copied into the store: a kubeconfig may hold other credentials.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import zlib
 from kubectl_ace import jsonlite, kubeconfig_text
 from kubectl_ace.store import Store
 
-VERSION = 3
+VERSION = 4
 
 
 class FileIndex:
@@ -70,11 +70,8 @@ def file_index(store: Store, path: str) -> FileIndex | None:
 
 
 def parsed(store: Store, path: str, raw: bytes) -> dict | None:
-    """The file's parse, from its index when only current-context changed since the last parse (InputError as
-    kubeconfig_yaml.parse raises for a file that is not a kubeconfig)."""
-    found = cached(store, path, raw, with_data=True)
-    if found and isinstance(found[1], dict):
-        return found[1]
+    """The file's parse (InputError as kubeconfig_yaml.parse raises for a file that is not a kubeconfig); the index
+    is brought up to date on the way, for the exec path."""
     return build(store, path, raw, strict=True)[1]
 
 
@@ -82,8 +79,8 @@ def index_path(store: Store, path: str) -> str:
     return store.state_file(f"kubeconfig-index/{zlib.crc32(path.encode()):08x}.idx")
 
 
-def cached(store: Store, path: str, raw: bytes, with_data: bool):
-    """(FileIndex, parse or None) from the stored index when it holds for `raw`, else None."""
+def cached(store: Store, path: str, raw: bytes, with_data: bool = False):
+    """(FileIndex, None) from the stored index when it holds for `raw`, else None."""
     span = kubeconfig_text.value_span_bytes(raw)
     if span is None:
         return None
@@ -92,24 +89,19 @@ def cached(store: Store, path: str, raw: bytes, with_data: bool):
             header = jsonlite.loads(handle.readline().decode())
             if header["v"] != VERSION or header["path"] != path or header["start"] != span[0]:
                 return None
-            size = header["size"]
-            body = handle.read(size + header["lines"])
             # The same bytes before and after the value: the parse behind this index holds but for the value.
+            view = memoryview(raw)  # no copy of a megabyte
             if (
-                size - (header["end"] - header["start"]) != len(raw) - (span[1] - span[0])
-                or not body.startswith(memoryview(raw)[: span[0]])  # views: no copy of a megabyte
-                or not body.endswith(memoryview(raw)[span[1] :], 0, size)
+                header["tail"] != len(raw) - span[1]
+                or header["head_crc"] != zlib.crc32(view[: span[0]])
+                or header["tail_crc"] != zlib.crc32(view[span[1] :])
             ):
                 return None
             value = kubeconfig_text.decode(raw[span[0] : span[1]].decode("utf-8"))
             if value is None:
                 return None
-            data = None
-            if with_data and header["data"]:
-                data = jsonlite.loads(handle.read().decode())
-                if isinstance(data, dict):
-                    data["current-context"] = value
-        return FileIndex(body, size, value), data
+            section = handle.read(header["lines"])
+        return FileIndex(section, 0, value), None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
 
@@ -145,24 +137,28 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
             value = str(body.get("cluster") or "") if kind == "C" else exec_cluster(body)
             lines.append(kind + json.dumps(item["name"]) + "\t" + json.dumps(value))
     section = "\n".join(lines).encode()
-    try:  # the parse as JSON, if it is plain data (YAML can hold dates and binary, which JSON cannot)
-        blob = json.dumps(data)
-        exact = json.loads(blob) == data
-    except (TypeError, ValueError):
-        blob, exact = "", False
     span = kubeconfig_text.proven_span(text, data)
-    start, end = byte_span(text, span) if span else (-1, -1)
-    meta = {"v": VERSION, "path": path, "start": start, "end": end, "size": len(raw), "lines": len(section)}
-    header = json.dumps({**meta, "data": exact}).encode()
     if span is not None:  # else the index serves this call only
+        start, end = byte_span(text, span)
+        view = memoryview(raw)
+        header = json.dumps(
+            {
+                "v": VERSION,
+                "path": path,
+                "start": start,
+                "tail": len(raw) - end,
+                "head_crc": zlib.crc32(view[:start]),
+                "tail_crc": zlib.crc32(view[end:]),
+                "lines": len(section),
+            }
+        ).encode()
         try:
             store.ensure("state", "kubeconfig-index")
-            stored = header + b"\n" + raw + section + (blob.encode() if exact else b"")
-            write_atomic(index_path(store, path), stored, durable=False)
+            write_atomic(index_path(store, path), header + b"\n" + section, durable=False)
         except (OSError, AceError):
             pass  # a cache: the next call parses again
     current = (data or {}).get("current-context")
-    return FileIndex(raw + section, len(raw), str(current or "")), data
+    return FileIndex(section, 0, str(current or "")), data
 
 
 def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:

@@ -162,25 +162,23 @@ def test_pip_install_gives_a_plain_launcher_that_runs(tmp_path):
     assert ran.returncode == 0 and ran.stdout.startswith("kubectl-ace 0.1.0 (source"), ran.stderr
 
 
-def test_load_after_a_current_context_edit_reuses_the_last_parse(tmp_path, monkeypatch):
-    from kubectl_ace import kubeconfig_yaml
+def test_the_exec_path_index_copies_no_credential_into_the_store(tmp_path):
+    """A kubeconfig may hold other tools' tokens and keys: the index keeps clusters only, never the file's bytes."""
+    from kubectl_ace import kubeconfig_index
+    from kubectl_ace.store import Store
 
     path = tmp_path / "config"
-    path.write_text(fleet_kubeconfig(30))
-    first = kubeconfig_files.load(str(path))
-    parses = []
-    real = kubeconfig_yaml.parse
-    monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: parses.append(a[1]) or real(*a))
-    subprocess.run([KUBECTLS[NEWEST], "--kubeconfig", str(path), "config", "set", "current-context", "fleet-0029"],
-                   check=True, capture_output=True, timeout=60)
-    again = kubeconfig_files.load(str(path))  # kubectl rewrote the file in its own layout: parsed once more
-    assert again.current_context == "fleet-0029" and len(parses) == 1
-    text = path.read_text()
-    path.write_text(text.replace("current-context: fleet-0029", "current-context: fleet-0007-fqdn"))
-    third = kubeconfig_files.load(str(path))
-    assert len(parses) == 1 and third.current_context == "fleet-0007-fqdn"
-    assert {n: e.body for n, e in third.clusters.items()} == {n: e.body for n, e in first.clusters.items()}
-    assert third.data[str(path)] == yaml.safe_load(path.read_text())
-    path.write_text(path.read_text().replace("fleet-0003.fleet.invalid", "fleet-0003.example.invalid"))
-    assert kubeconfig_files.load(str(path)).cluster_of("fleet-0003-fqdn").body["server"] == \
-        "https://fleet-0003.example.invalid" and len(parses) == 2
+    data = yaml.safe_load(fleet_kubeconfig(3))
+    data["users"].append({"name": "eks", "user": {"token": "other-tools-secret-token",
+                                                  "client-key-data": "c2VjcmV0LWtleQ=="}})
+    path.write_text(yaml.safe_dump(data))
+    store = Store(str(tmp_path / "store"))
+    info = kubeconfig_index.cluster_info(store, [str(path)], "fleet-0001-fqdn")
+    assert info["server"] == "https://fleet-0001.fleet.invalid"
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert b"other-tools-secret-token" not in stored and b"c2VjcmV0LWtleQ==" not in stored
+    path.write_text(path.read_text().replace("fleet-0001.fleet.invalid", "fleet-0001.example.invalid"))
+    assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0001-fqdn")["server"] == \
+        "https://fleet-0001.example.invalid"  # an edit beyond current-context rebuilds it
+
+
