@@ -18,12 +18,16 @@ def lock_name(path: str) -> str:
     return path + ".lock"
 
 
+MARK = "kubectl-ace "  # what our lock files say (kubectl's own are empty): `kubectl-ace <pid>`
+
+
 @contextlib.contextmanager
-def locked_file(path: str, store: object = None, timeout: float = LOCK_WAIT):
+def locked_file(path: str, store=None, timeout: float = LOCK_WAIT):
     """Hold kubectl's own lock on a kubeconfig: `<path>.lock` made with O_CREAT|O_EXCL, removed afterwards.
 
     kubectl (client-go's lockFile) fails at once when the lock exists; we wait a bounded time and retry,
-    so a kubectl edit and ours never interleave. `store` is unused (the lock lives beside the file).
+    so a kubectl edit and ours never interleave. Our lock names our pid, so one left by a kubectl-ace that
+    was killed while holding it is removed (kubectl's own, empty, never is); `store` (a Store) serializes that.
     """
     lock = lock_name(path)
     started = time.monotonic()
@@ -34,6 +38,8 @@ def locked_file(path: str, store: object = None, timeout: float = LOCK_WAIT):
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0)
             break
         except FileExistsError:
+            if store is not None and _break_if_stale(lock, store):
+                continue
             waited = time.monotonic() - started
             if waited >= timeout:
                 raise InputError(
@@ -49,7 +55,10 @@ def locked_file(path: str, store: object = None, timeout: float = LOCK_WAIT):
             pause = min(pause * 2, 0.05)
         except OSError as err:
             raise InputError(f"cannot lock kubeconfig {path} ({lock}): {err.strerror}") from None
-    os.close(fd)
+    try:
+        os.write(fd, f"{MARK}{os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
     try:
         yield
     finally:
@@ -57,3 +66,31 @@ def locked_file(path: str, store: object = None, timeout: float = LOCK_WAIT):
             os.unlink(lock)
         except OSError:
             pass
+
+
+def _holder(lock: str) -> int | None:
+    """The pid a lock of ours names; None for kubectl's (empty) or an unreadable one."""
+    try:
+        with open(lock, encoding="utf-8") as handle:
+            text = handle.read(64)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text[len(MARK) :]) if text.startswith(MARK) and text[len(MARK) :].strip().isdigit() else None
+
+
+def _break_if_stale(lock: str, store) -> bool:
+    """Remove a lock a dead kubectl-ace left behind; True when it did (then try again at once)."""
+    from kubectl_ace.files import is_running
+
+    pid = _holder(lock)
+    if pid is None or is_running(pid):
+        return False
+    with store.lock("kubeconfig-stale-lock", 10.0):  # two breakers must not remove each other's fresh locks
+        if _holder(lock) != pid:
+            return False
+        try:
+            os.unlink(lock)
+        except OSError:
+            return False
+    print(f"kubectl-ace: removed {lock}, left by kubectl-ace process {pid}, which no longer runs", file=sys.stderr)
+    return True

@@ -77,8 +77,9 @@ STALE_LOCKS: list[str] = []
 
 
 def clear_stale_lock(sandbox, operation: str) -> None:
-    """A writer killed while it held kubectl's `<kubeconfig>.lock` leaves it (kubectl killed there does too), and
-    kubectl then refuses every edit; known, not fixed here (kubeconfig_files.py): removed as the tool's message says."""
+    """A writer killed while it held kubectl's `<kubeconfig>.lock` leaves it: the next kubectl-ace write removes it
+    (it names a dead pid), but kubectl's own edits refuse it until then, as they refuse a lock a killed kubectl left.
+    The test's own `kubectl config use-context` needs it gone, so it is removed here (and counted)."""
     lock = sandbox.kubeconfig.with_name(sandbox.kubeconfig.name + ".lock")
     if lock.exists():
         STALE_LOCKS.append(operation)

@@ -85,6 +85,19 @@ def test_failover_waits_for_kubectls_lock_and_proceeds_when_released(on_proxy, w
     assert not os.path.exists(lock)
 
 
+def test_a_lock_left_by_a_killed_kubectl_ace_is_removed_but_never_kubectls(on_proxy, world):
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    lock = f"{on_proxy.kubeconfig}.lock"
+    with open(lock, "w") as handle:
+        handle.write(f"kubectl-ace {dead.pid}\n")
+    world.rancher.set_mode("stopped")
+    first = on_proxy.kubectl("get", "namespaces")
+    assert f"removed {lock}, left by kubectl-ace process {dead.pid}" in first.stderr
+    assert "switched the current context from prod to prod-fqdn" in first.stderr
+    assert not os.path.exists(lock) and on_proxy.current_context() == "prod-fqdn"
+
+
 def test_a_kubeconfig_emptied_by_another_writer_is_not_written_back(on_proxy, world):
     lock = hold_lock(on_proxy.kubeconfig)
     world.rancher.set_mode("stopped")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Sandbox
+from tests.conftest import Sandbox
 from tests.sim import World
 from tests.test_rancher_versions import CONTEXTS, dashboard_download, make_user  # noqa: F401 (fixture)
 from tests.test_sim_versions import PROD
