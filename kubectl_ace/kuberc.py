@@ -273,27 +273,42 @@ def check(environ, version: tuple[int, int] | None = None, flag: str | None = No
     return decide(document, version, command, environ.get("PATH", ""), location.path)
 
 
-def kubectl_version(environ) -> tuple[int, int] | None:
-    """(major, minor) of the kubectl on PATH, or None when it is missing or says nothing readable."""
+def kubectl_client(environ) -> tuple[str, str]:
+    """(path, gitVersion) of the kubectl on PATH; ("", "") when it is missing, (path, "") when it says nothing."""
     from shutil import which
+
+    from kubectl_ace.procenv import child_env
 
     found = which("kubectl", path=environ.get("PATH"))
     if not found:
-        return None
+        return "", ""
     try:
         out = subprocess.run(
             [found, "version", "--client", "-o", "json"],
             capture_output=True,
             text=True,
             timeout=15,
-            env=dict(environ),
+            env=child_env(environ),
             stdin=subprocess.DEVNULL,
         )
-        text = json.loads(out.stdout)["clientVersion"]["gitVersion"]
-        major, minor = text.lstrip("v").split(".")[:2]
-        return int(major), int("".join(ch for ch in minor if ch.isdigit()))
+        return found, str(json.loads(out.stdout)["clientVersion"]["gitVersion"])
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        return found, ""
+
+
+def minor_version(git_version: str) -> tuple[int, int] | None:
+    """`v1.37.1` → (1, 37); None when it is not a version."""
+    try:
+        major, minor = git_version.lstrip("v").split(".")[:2]
+        return int(major), int("".join(ch for ch in minor if ch.isdigit()))
+    except ValueError:
         return None
+
+
+def kubectl_version(environ) -> tuple[int, int] | None:
+    """(major, minor) of the kubectl on PATH, or None when it is missing or says nothing readable."""
+    found = kubectl_client(environ)
+    return minor_version(found[1]) if found[1] else None
 
 
 def warning(environ) -> str:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 from kubectl_ace import endpoints, kuberc
 from kubectl_ace.credential import V1, V1BETA1
 from kubectl_ace.diagnosis.findings import FAIL, OK, WARN, Check
 from kubectl_ace.errors import AceError
-from kubectl_ace.procenv import child_env
 
 MIN_KUBECTL = (1, 22)  # client.authentication.k8s.io/v1, which kubectl-ace writes
 
@@ -48,30 +46,17 @@ def _running_program() -> str:
 
 
 def check_kubectl(environ) -> Check:
-    found = shutil.which("kubectl", path=environ.get("PATH"))
+    found, version = kuberc.kubectl_client(environ)
     if not found:
         return Check(
             "kubectl", FAIL, "kubectl is not on PATH", "install kubectl: https://kubernetes.io/docs/tasks/tools/"
         )
-    try:
-        out = subprocess.run(
-            [found, "version", "--client", "-o", "json"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            env=child_env(environ),
-        )
-        import json
-
-        version = json.loads(out.stdout)["clientVersion"]["gitVersion"]
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+    if not version:
         return Check(
             "kubectl", WARN, f"{found} did not say its version", "check that kubectl runs: kubectl version --client"
         )
-    parts = version.lstrip("v").split(".")
-    try:
-        minor = (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit())))
-    except (IndexError, ValueError):
+    minor = kuberc.minor_version(version)
+    if minor is None:
         return Check("kubectl", WARN, f"{found} reports an unknown version {version!r}", "")
     if minor < MIN_KUBECTL:
         return Check(
