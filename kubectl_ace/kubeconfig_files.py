@@ -89,12 +89,16 @@ def read_file(path: str, must_exist: bool = False) -> dict | None:
         return None
     except OSError as err:
         raise InputError(f"cannot read kubeconfig {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"kubeconfig {path} is not UTF-8 text; fix or move it") from None
     return parse(text, path)
 
 
 def parse(text: str, path: str) -> dict | None:
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be a kubeconfig; fix or move it") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -106,6 +110,14 @@ def parse(text: str, path: str) -> dict | None:
         isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
     ):
         raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
+    for key, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
+        for item in data.get(key) or []:  # what kubectl itself refuses to load
+            if not (
+                isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get(inner) or {}, dict)
+            ):
+                raise InputError(f"{path} is not a kubeconfig ({key} must be a list of named {inner} mappings)")
+    if not isinstance(data.get("current-context") or "", str):
+        raise InputError(f"{path} is not a kubeconfig (current-context must be a name)")
     return data
 
 

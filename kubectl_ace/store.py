@@ -171,6 +171,8 @@ class Store:
             raise StoreError(
                 f"cannot read the token store {path}: {err.strerror}; check its owner and permissions"
             ) from None
+        except UnicodeDecodeError:
+            raise StoreError(corrupt(path, server, "not UTF-8 text")) from None
         return parse(path, text, server)
 
     def servers(self) -> list[str]:
@@ -420,7 +422,7 @@ def read_orphans(paths: list[str], server: str) -> list[ServerRecord]:
         try:
             with open(tmp, encoding="utf-8") as handle:
                 found.append(parse(tmp, handle.read(), server))
-        except (OSError, StoreError):
+        except (OSError, ValueError, StoreError):  # ValueError: not UTF-8
             continue
     return found
 
@@ -429,11 +431,8 @@ def parse(path: str, text: str, server: str) -> ServerRecord:
     """A server file's text as a record; StoreError (with the fix) when it is not one."""
     try:
         data = jsonlite.loads(text)
-    except ValueError as err:
-        raise StoreError(
-            f"the token store file {path} is corrupt ({err}); run `kubectl ace login --server {server}` "
-            "to start it afresh (the old file is kept beside it)"
-        ) from None
+    except (ValueError, RecursionError) as err:  # RecursionError: nested too deep to be a store file
+        raise StoreError(corrupt(path, server, str(err)[:100])) from None
     damaged = StoreError(
         f"the token store file {path} is not a kubectl-ace store; run "
         f"`kubectl ace login --server {server}` to start it afresh (the old file is kept beside it)"
@@ -441,9 +440,19 @@ def parse(path: str, text: str, server: str) -> ServerRecord:
     if not isinstance(data, dict) or not isinstance(data.get("logins", {}), dict):
         raise damaged
     version = data.get("version", FORMAT_VERSION)
-    if isinstance(version, int) and version > FORMAT_VERSION:
+    if not isinstance(version, int):
+        raise damaged
+    if version > FORMAT_VERSION:
         raise StoreError(f"the token store file {path} was written by a newer kubectl-ace; upgrade kubectl-ace")
     try:
         return ServerRecord.from_dict(data)
-    except (AttributeError, TypeError):
+    except (AttributeError, TypeError, ValueError):
         raise damaged from None
+
+
+def corrupt(path: str, server: str, why: str) -> str:
+    """One line: a server file that does not parse, and how to start afresh."""
+    return (
+        f"the token store file {path} is corrupt ({why}); run `kubectl ace login --server {server}` "
+        "to start it afresh (the old file is kept beside it)"
+    )
