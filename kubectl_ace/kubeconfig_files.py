@@ -110,14 +110,12 @@ def parse(text: str, path: str) -> dict | None:
         isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
     ):
         raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
-    for key, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
-        for item in data.get(key) or []:  # what kubectl itself refuses to load
-            if not (
-                isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get(inner) or {}, dict)
-            ):
-                raise InputError(f"{path} is not a kubeconfig ({key} must be a list of named {inner} mappings)")
-    if not isinstance(data.get("current-context") or "", str):
-        raise InputError(f"{path} is not a kubeconfig (current-context must be a name)")
+    for key, inner in ENTRY_KINDS:  # entries kubectl itself refuses to load (a name and a mapping each)
+        if not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get(inner) or {}, dict)
+            for i in data.get(key) or []
+        ) or not isinstance(data.get("current-context") or "", str):
+            raise InputError(f"{path} is not a kubeconfig (a {inner} entry or the current-context has the wrong type)")
     return data
 
 
