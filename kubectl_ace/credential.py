@@ -52,9 +52,9 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
         return ExecInfo(interactive=stdin_isatty)
     try:
         data = jsonlite.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nested too deep to be exec info
         raise InputError(
-            f"KUBERNETES_EXEC_INFO is not valid JSON ({err}); "
+            f"KUBERNETES_EXEC_INFO is not valid JSON ({str(err)[:100]}); "
             "it is set by kubectl: unset it to run `kubectl-ace token` by hand"
         ) from None
     if not isinstance(data, dict):
@@ -62,11 +62,11 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
     version = data.get("apiVersion")
     if version not in SUPPORTED_VERSIONS:
         raise InputError(
-            f"kubectl asked for ExecCredential apiVersion {version!r}, which kubectl-ace does not speak; "
+            f"kubectl asked for ExecCredential apiVersion {_short(version)}, which kubectl-ace does not speak; "
             f"set `apiVersion: {V1}` (or v1beta1) in the kubeconfig's exec section"
         )
     if data.get("kind", "ExecCredential") != "ExecCredential":
-        raise InputError(f"KUBERNETES_EXEC_INFO has kind {data.get('kind')!r}, expected ExecCredential")
+        raise InputError(f"KUBERNETES_EXEC_INFO has kind {_short(data.get('kind'))}, expected ExecCredential")
     spec = data.get("spec")
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
@@ -75,9 +75,19 @@ def read_exec_info(environ: dict | None = None, stdin_isatty: bool | None = None
     cluster = {} if cluster is None else cluster
     if not isinstance(cluster, dict):
         raise InputError("KUBERNETES_EXEC_INFO has a spec.cluster that is not an object")
-    return ExecInfo(
-        api_version=version, interactive=bool(spec.get("interactive", False)), cluster=cluster, from_kubectl=True
-    )
+    interactive = spec.get("interactive", False)
+    if not isinstance(interactive, bool):
+        raise InputError("KUBERNETES_EXEC_INFO has a spec.interactive that is not true or false")
+    for key in ("server", "certificate-authority-data"):
+        if cluster.get(key) is not None and not isinstance(cluster[key], str):
+            raise InputError(f"KUBERNETES_EXEC_INFO has a spec.cluster.{key} that is not a string")
+    return ExecInfo(api_version=version, interactive=interactive, cluster=cluster, from_kubectl=True)
+
+
+def _short(value) -> str:
+    """A value from the input quoted back in a message, cut so that a huge one stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def decode_ca(data: str) -> str:

@@ -17,6 +17,8 @@ def parse(text: str, path: str) -> dict | None:
     """A kubeconfig's text as data; None when empty; InputError for invalid YAML or a non-kubeconfig."""
     try:
         data = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be a kubeconfig; fix or move it") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -28,6 +30,15 @@ def parse(text: str, path: str) -> dict | None:
         isinstance(data.get(k) or [], list) for k in ("clusters", "users", "contexts")
     ):
         raise InputError(f"{path} is not a kubeconfig (expected a mapping with clusters, users and contexts lists)")
+    for key, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
+        # entries kubectl itself refuses to load: each needs a name and a mapping
+        if not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get(inner) or {}, dict)
+            for i in data.get(key) or []
+        ):
+            raise InputError(f"{path} is not a kubeconfig (a {inner} entry has no name or a body that is no mapping)")
+    if not isinstance(data.get("current-context") or "", str):
+        raise InputError(f"{path} is not a kubeconfig (its current-context is not a string)")
     return data
 
 

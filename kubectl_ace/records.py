@@ -44,12 +44,12 @@ class ClusterToken:
         return cls(
             data["token"],
             str(data.get("token_id") or ""),
-            data.get("minted"),
-            data.get("expires"),
+            epoch(data.get("minted")),
+            epoch(data.get("expires")),
             str(data.get("expires_at") or ""),
-            data.get("refused_at"),
+            epoch(data.get("refused_at")),
             {k: v for k, v in data.items() if k not in cls.FIELDS},
-            data.get("verified_at"),
+            epoch(data.get("verified_at")),
         )
 
     def to_dict(self) -> dict:
@@ -164,9 +164,9 @@ class Login:
             str(data.get("user_id") or ""),
             str(data.get("provider") or ""),
             str(data.get("origin") or "login"),
-            data.get("expires"),
+            epoch(data.get("expires")),
             str(data.get("expires_at") or ""),
-            data.get("created"),
+            epoch(data.get("created")),
             clusters,
             {k: v for k, v in data.items() if k not in cls.FIELDS},
         )
@@ -353,6 +353,13 @@ class ServerRecord:
         if len(self.logins) == 1:
             return next(iter(self.logins.values()))
         return None
+
+
+def epoch(value) -> float | None:
+    """A time read from the store: a number or None (never expires); TypeError for anything else (a damaged file)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"not a time: {type(value).__name__}")
 
 
 def token_id_of(token: str) -> str:

@@ -159,7 +159,7 @@ class Store:
         """The server's record, or None when there is none; StoreError when the file is unreadable or corrupt."""
         path = self.server_file(server)
         try:
-            with open(path, encoding="utf-8") as handle:
+            with open(path, "rb") as handle:  # bytes: parse() reports text that is not UTF-8
                 text = handle.read()
                 if PRIVATE_MODES:
                     self.keep_private(handle.fileno(), path)
@@ -420,30 +420,30 @@ def read_orphans(paths: list[str], server: str) -> list[ServerRecord]:
         try:
             with open(tmp, encoding="utf-8") as handle:
                 found.append(parse(tmp, handle.read(), server))
-        except (OSError, StoreError):
+        except (OSError, ValueError, StoreError):  # ValueError: not UTF-8
             continue
     return found
 
 
-def parse(path: str, text: str, server: str) -> ServerRecord:
+def parse(path: str, text: str | bytes, server: str) -> ServerRecord:
     """A server file's text as a record; StoreError (with the fix) when it is not one."""
-    try:
-        data = jsonlite.loads(text)
-    except ValueError as err:
+    try:  # UnicodeDecodeError is a ValueError; RecursionError: nested too deep to be a store file
+        data = jsonlite.loads(text if isinstance(text, str) else text.decode("utf-8"))
+    except (ValueError, RecursionError) as err:
         raise StoreError(
-            f"the token store file {path} is corrupt ({err}); run `kubectl ace login --server {server}` "
+            f"the token store file {path} is corrupt ({str(err)[:100]}); run `kubectl ace login --server {server}` "
             "to start it afresh (the old file is kept beside it)"
         ) from None
     damaged = StoreError(
         f"the token store file {path} is not a kubectl-ace store; run "
         f"`kubectl ace login --server {server}` to start it afresh (the old file is kept beside it)"
     )
-    if not isinstance(data, dict) or not isinstance(data.get("logins", {}), dict):
+    version = data.get("version", FORMAT_VERSION) if isinstance(data, dict) else None
+    if not isinstance(version, int) or not isinstance(data.get("logins", {}), dict):
         raise damaged
-    version = data.get("version", FORMAT_VERSION)
-    if isinstance(version, int) and version > FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         raise StoreError(f"the token store file {path} was written by a newer kubectl-ace; upgrade kubectl-ace")
     try:
         return ServerRecord.from_dict(data)
-    except (AttributeError, TypeError):
+    except (AttributeError, TypeError, ValueError):
         raise damaged from None

@@ -68,8 +68,14 @@ def proxy_url(server: str, cluster_id: str) -> str:
 
 def classify(url: str, ours) -> tuple[str, str, str] | None:
     """(Rancher server, cluster id, kind) of an endpoint: our extension's data, else a Rancher proxy URL; else None."""
-    if isinstance(ours, dict) and ours.get("server") and ours.get("clusterId"):
-        kind = str(ours["endpoint"]) if ours.get("endpoint") in KINDS else "proxy"
+    # A kubeconfig is the user's to edit: an extension of the wrong shape is ignored, not trusted.
+    if isinstance(ours, dict) and _text(ours.get("server")) and _text(ours.get("clusterId")):
+        kind = ours["endpoint"] if _text(ours.get("endpoint")) in KINDS else "proxy"
         return normalize_server(str(ours["server"])), str(ours["clusterId"]), kind
     parts = proxy_parts(url)
     return (parts[0], parts[1], "proxy") if parts else None
+
+
+def _text(value) -> str:
+    """A string from a kubeconfig, or "" for anything else."""
+    return value if isinstance(value, str) else ""
