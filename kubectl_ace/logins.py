@@ -175,7 +175,7 @@ def revoke_login(client, login: Login, cluster: str | None, result: LogoutResult
             if cluster is None:  # tokens a killed mint left at Rancher, written down nowhere
                 held = {entry.token_id for entry in login.clusters.values()}
                 held.update(old.entry.token_id for old in login.retired)
-                result.revoked += tokenapi.sweep(client, login.token, login.token_id, held)
+                result.revoked += tokenapi.sweep(client, login.token, login.sweep_ids(), held)
             for key, entry in login.clusters.items():
                 if cluster is None or key == cluster:
                     if tokenapi.delete(client, login.token, entry.token, entry.token_id):

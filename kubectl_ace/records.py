@@ -226,6 +226,22 @@ class Login:
             return
         self.retired.append(RetiredToken(cluster, entry, kind))
 
+    def succeed(self, old: Login, now: float) -> None:
+        """Remember the logins this one replaced until they expire: cluster tokens minted from them (whose
+        descriptions carry their markers) live no longer than they did, and logout sweeps those markers too."""
+        replaced = {**(old.extra.get("replaced_logins") or {}), **(self.extra.get("replaced_logins") or {})}
+        if old.token_id and old.token_id != self.token_id:
+            replaced[old.token_id] = old.expires
+        self.extra["replaced_logins"] = {
+            token_id: expires
+            for token_id, expires in replaced.items()
+            if expires is None or (isinstance(expires, (int, float)) and expires > now)
+        }
+
+    def sweep_ids(self) -> set[str]:
+        """The login ids whose markers logout sweeps: this login's and those it replaced."""
+        return {self.token_id, *(self.extra.get("replaced_logins") or {})} - {""}
+
     def put_cluster(self, key: str, entry: ClusterToken, now: float) -> None:
         """Make `entry` the cluster's token; the one it replaces is retired (it may still be in use)."""
         old = self.clusters.get(key)

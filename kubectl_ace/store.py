@@ -295,6 +295,7 @@ class Store:
                 previous.append(old)
                 login.clusters = {**old.clusters, **login.clusters}
                 login.retired = [*old.retired, *login.retired]
+                login.succeed(old, now)
                 if old.token and old.origin == "login":  # revoked by the caller; kept until that is done
                     login.retire("", ClusterToken(old.token, old.token_id, expires=old.expires), now, "login")
             for name, other in list(record.logins.items()):

@@ -88,19 +88,24 @@ def marker(login_token_id: str) -> str:
     return f"(login {login_token_id})"
 
 
-def sweep(client: Client, login_token: str, login_token_id: str, keep: set[str]) -> int:
-    """Revoke the user's tokens minted from this login that no record names (their minter was killed before it
-    could write them down); returns how many Rancher deleted. Only tokens whose description has the marker."""
-    mark = marker(login_token_id)
+def sweep(client: Client, login_token: str, login_token_ids: set[str], keep: set[str]) -> int:
+    """Revoke the user's tokens minted from these logins (the current one and those it replaced) that no record
+    names (their minter was killed before it could write them down); returns how many Rancher deleted. Only
+    tokens whose description has one of the logins' markers: another machine's kubectl-ace is left alone."""
+    marks = [marker(token_id) for token_id in login_token_ids if token_id]
+
+    def ours(description) -> bool:
+        return any(mark in str(description or "") for mark in marks)
+
     found: dict[str, str] = {}  # name -> API
     answer = client.request("GET", "/v3/tokens", token=login_token, allow=(403, 404))
     for item in answer.body.get("data") or [] if answer.status == 200 and isinstance(answer.body, dict) else []:
-        if isinstance(item, dict) and mark in str(item.get("description") or ""):
+        if isinstance(item, dict) and ours(item.get("description")):
             found[str(item.get("name") or item.get("id") or "")] = V3
     answer = client.request("GET", exttokens.TOKENS, token=login_token, allow=(403, 404))
     for item in answer.body.get("items") or [] if answer.status == 200 and isinstance(answer.body, dict) else []:
         spec, meta = exttokens.mapping(item).get("spec"), exttokens.mapping(item).get("metadata")
-        if mark in str(exttokens.mapping(spec).get("description") or ""):
+        if ours(exttokens.mapping(spec).get("description")):
             found[str(exttokens.mapping(meta).get("name") or "")] = EXT
     deleted = 0
     for name, api in found.items():

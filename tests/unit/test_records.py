@@ -86,3 +86,15 @@ def test_expiry_is_reported_early_but_never_in_the_past():
     assert Credential("t", NOW + 3600).reported_expiry(NOW) == NOW + 3600 - 30
     assert Credential("t", NOW + 10).reported_expiry(NOW) == NOW + 1
     assert Credential("t", None).reported_expiry(NOW) is None
+
+
+def test_a_login_remembers_the_logins_it_replaced_until_they_expire():
+    first = Login("alice", "t-1:x", expires=NOW + DAY)
+    second = Login("alice", "t-2:x", expires=NOW + 2 * DAY)
+    second.succeed(first, NOW)
+    third = Login("alice", "t-3:x", expires=NOW + 3 * DAY)
+    third.succeed(second, NOW)
+    assert third.sweep_ids() == {"t-1", "t-2", "t-3"}
+    later = Login("alice", "t-4:x")
+    later.succeed(third, NOW + DAY + 1)  # t-1 has expired, and every cluster token minted from it with it
+    assert later.sweep_ids() == {"t-2", "t-3", "t-4"}
