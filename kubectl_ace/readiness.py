@@ -139,7 +139,7 @@ def prepare_one(store: Store, found, wait: float, settings, tell=None) -> Outcom
         results = {url: probed[t.key] for url, t in targets.items()}
         if any(r.healthy for r in results.values()):
             when = time.time()
-            mark_verified(store, found.server, found.cluster_id, cred.token, when)
+            store.stamp_token(found.server, found.cluster_id, cred.token, "verified_at", when)
             if waited and tell:
                 tell(waiting=-1)
             return Outcome(found, name, True, "", cred.expires, when)
@@ -160,19 +160,6 @@ def prepare_one(store: Store, found, wait: float, settings, tell=None) -> Outcom
         tried = "; ".join(f"{e.context} {results[e.url].describe()}" for e in found.ace)
         why = f"its ACE endpoints do not answer ({tried})"
     return Outcome(found, name, False, why, cred.expires)
-
-
-def mark_verified(store: Store, server: str, cluster_id: str, token: str, when: float) -> None:
-    """Note on the held token that an ACE endpoint accepted it (only if it is still the token held)."""
-
-    def put(current: ServerRecord | None) -> ServerRecord | None:
-        for login in current.logins.values() if current else ():
-            entry = login.cluster(cluster_id)
-            if entry is not None and entry.token == token:
-                entry.verified_at = when
-        return current
-
-    store.update(server, put)
 
 
 def summary(outcomes: list[Outcome], shown: int = 3) -> str:

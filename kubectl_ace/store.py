@@ -256,14 +256,14 @@ class Store:
 
         self.update(server, put)
 
-    def mark_refused(self, server: str, cluster_key: str, token: str, when: float) -> None:
-        """Note when a token was last seen refused (shown by `kubectl ace status`)."""
+    def stamp_token(self, server: str, cluster_key: str, token: str, stamp: str, when: float) -> None:
+        """Note on the held cluster token when it was last refused (`refused_at`) or accepted at ACE (`verified_at`)."""
 
         def put(current: ServerRecord | None) -> ServerRecord | None:
             for login in current.logins.values() if current else ():
                 entry = login.cluster(cluster_key)
                 if entry is not None and entry.token == token:
-                    entry.refused_at = when
+                    setattr(entry, stamp, when)
             return current
 
         self.update(server, put)

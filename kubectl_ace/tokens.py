@@ -169,7 +169,7 @@ def recover(req: Request, refused: ClusterToken) -> Credential:
                     f"{login.label}; run: kubectl ace login --server {req.server}"
                 ) from None
         except RancherUnreachable as err:
-            req.store.mark_refused(req.server, req.cluster_key, refused.token, time.time())
+            req.store.stamp_token(req.server, req.cluster_key, refused.token, "refused_at", time.time())
             raise TokenRefused(
                 f"the token for {req.what} was refused ({where}), and Rancher at {req.server} "
                 f"cannot be reached to replace it ({err.message})",
@@ -187,7 +187,7 @@ def recover(req: Request, refused: ClusterToken) -> Credential:
                     file=sys.stderr,
                 )
             return Credential.of(refused)
-        req.store.mark_refused(req.server, req.cluster_key, refused.token, time.time())
+        req.store.stamp_token(req.server, req.cluster_key, refused.token, "refused_at", time.time())
         why = "revoked" if state is None else ("disabled" if not state.get("enabled", True) else "expired")
         print(f"kubectl-ace: the token for {req.what} was {why} at Rancher; getting a new one", file=sys.stderr)
         return mint_and_save(req, held.record, login)
