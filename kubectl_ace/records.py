@@ -15,7 +15,7 @@ class ClusterToken:
     """A cluster-scoped token the tool minted (or adopted from a kubeconfig) for one cluster."""
 
     __slots__ = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "verified_at", "extra")
-    FIELDS = ("token", "token_id", "minted", "expires", "expires_at", "refused_at", "verified_at")
+    FIELDS = __slots__[:-1]  # the stored keys: every slot but `extra`
 
     def __init__(
         self,
@@ -110,18 +110,7 @@ class Login:
         # --- issue 13: replaced tokens Rancher may still accept ---
         "retired",
     )
-    FIELDS = (
-        "token",
-        "token_id",
-        "user_id",
-        "provider",
-        "origin",
-        "expires",
-        "expires_at",
-        "created",
-        "clusters",
-        "retired",
-    )
+    FIELDS = tuple(name for name in __slots__ if name not in ("name", "extra"))  # the stored keys
 
     def __init__(
         self,
