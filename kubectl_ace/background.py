@@ -39,10 +39,18 @@ def spawn(args: list[str]) -> bool:
 
 def start_refresh(store: Store, server: str) -> bool:
     """Refresh the server's prepared tokens that are due, in the background."""
-    return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory])
+    return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory, *kubectl_flags()])
 
 
 def start_reprobe(store: Store, server: str, cluster_id: str) -> bool:
-    """Probe the endpoint kubectl is using again, in the background (the exec info is inherited in the environment)."""
+    """Watch the endpoint kubectl is using while calls go on (watcher.py; the exec info is inherited)."""
     args = ["prepare", "--background", "--reprobe", "--server", server, "--store", store.directory]
-    return spawn(args + (["--cluster", cluster_id] if cluster_id else []))
+    return spawn(args + (["--cluster", cluster_id] if cluster_id else []) + kubectl_flags())
+
+
+def kubectl_flags() -> list[str]:
+    """The calling kubectl's --kubeconfig and --context, as ours: the detached run cannot read them from its parent."""
+    from kubectl_ace import kubectl_process
+
+    kube_file, context = kubectl_process.kubectl_args()
+    return (["--kubeconfig", kube_file] if kube_file else []) + (["--context", context] if context else [])

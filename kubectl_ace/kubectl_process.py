@@ -10,6 +10,7 @@ import os
 import sys
 
 _parent: dict[int, str] = {}  # the parent's identity, read once per run (it is asked for two or three times)
+_acting_for: list[tuple[str | None, str | None]] = []  # a detached run's kubectl flags, passed down by the call
 
 
 def identity(pid: int | None = None) -> str:
@@ -54,10 +55,17 @@ def fnv1a(text: str) -> int:
 
 def kubectl_args(pid: int | None = None) -> tuple[str | None, str | None]:
     """--kubeconfig and --context of the kubectl that ran this plugin."""
+    if pid is None and _acting_for:
+        return _acting_for[0]
     from kubectl_ace.argv import flag_values
 
     found = flag_values(cmdline(pid or os.getppid()), ("--kubeconfig", "--context"))
     return found["--kubeconfig"], found["--context"]
+
+
+def act_for(kube_file: str | None, context: str | None) -> None:
+    """In a detached run a kubectl call started: answer kubectl_args() with that call's flags."""
+    _acting_for[:] = [(kube_file, context)]
 
 
 def cmdline(pid: int) -> list[str]:

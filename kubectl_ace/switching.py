@@ -163,48 +163,6 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
         )
 
 
-def reprobe(store: Store, server: str, cluster_id: str) -> int:
-    """`prepare --background --reprobe`: probe kubectl's endpoint now and keep the result (no switch, no output)."""
-    import filelock
-
-    from kubectl_ace import credential, failover, health
-    from kubectl_ace.urls import server_key
-
-    info = credential.read_exec_info()
-    cluster = info.cluster if info.cluster.get("server") else failover.resolved_cluster(store)
-    where = failover.locate(cluster, server)
-    if where is None:
-        return 0
-    where.cluster_id = where.cluster_id or cluster_id
-    record = store.read(where.server)
-    login = record.login() if record else None
-    entry = login.cluster(where.cluster_id) if login else None
-    token = entry.token if entry else ""
-    ca = credential.decode_ca(cluster.get("certificate-authority-data") or "")
-    insecure = bool(cluster.get("insecure-skip-tls-verify"))
-    if where.kind == "proxy":
-        ca = ca or ((record.cacert if record else "") or "")
-        target = health.proxy_target(where.server, where.cluster_id, token, ca, insecure)
-    else:
-        target = health.ace_target(where.cluster_id, where.url, token, ca, insecure)
-    targets = [target]
-    mine = switches.mine(store, where.server, where.cluster_id)
-    if mine is not None:  # the endpoint a switch back waits for, probed here rather than on a kubectl call's time
-        if mine.source_url:
-            targets.append(health.ace_target(mine.cluster, mine.source_url, token, mine.proxy_ca, mine.proxy_insecure))
-        else:
-            targets.append(health.proxy_target(where.server, mine.cluster, token, mine.proxy_ca, mine.proxy_insecure))
-    try:
-        with store.lock(f"{server_key(where.server)}.reprobe", timeout=0):
-            import time
-
-            health.mark_reprobe(store, where.server, [t.key for t in targets], time.time())
-            health.refresh(store, where.server, targets, health.Settings())
-    except filelock.Timeout:
-        return 0  # a re-probe runs already
-    return 0
-
-
 def last_hung(store: Store, server: str, key: str):
     """The last result of `key`, however old, when it timed out (probing it again may take the whole budget)."""
     from kubectl_ace import health

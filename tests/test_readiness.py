@@ -202,3 +202,68 @@ def test_a_trusted_state_past_half_its_ttl_is_reprobed_in_the_background(logged_
     first = logged_in.kubectl("get", "namespaces")
     assert "switched the current context from prod to prod-fqdn" in first.stderr
     assert logged_in.kubectl("get", "namespaces").returncode == 0
+
+
+def watchers(sandbox) -> list[int]:
+    """The pids of the detached watchers (`prepare --background --reprobe`) working for this sandbox's store."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--reprobe" in argv and str(sandbox.store).encode() in argv:
+            found.append(int(entry))
+    return found
+
+
+def proxy_state(sandbox) -> dict:
+    [path] = (sandbox.store / "health").glob("*.json")
+    return json.loads(path.read_text()).get(f"proxy:{PROD}", {})
+
+
+def test_while_kubectl_calls_go_on_the_watcher_sees_rancher_stop_without_another_call(logged_in, world):
+    logged_in.exec_kubeconfig(PROD, current="prod")
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health(6)  # past half the TTL: the next call starts the watcher
+    aged = proxy_state(logged_in)["checked"]
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    assert world.wait_for(lambda: proxy_state(logged_in).get("checked", 0) > aged, timeout=30)  # its first probe
+    world.rancher.set_mode("stopped")  # no kubectl call from here on until the state says so
+    assert world.wait_for(lambda: proxy_state(logged_in).get("reachable") is False, timeout=30)
+    first = logged_in.kubectl("get", "namespaces")
+    assert first.returncode != 0
+    assert "switched the current context from prod to prod-fqdn" in first.stderr
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    assert world.wait_for(lambda: not watchers(logged_in), timeout=30)  # it ended at the failed probe
+
+
+def test_the_watcher_ends_once_kubectl_calls_stop(logged_in, world):
+    logged_in.exec_kubeconfig(PROD, current="prod")
+    logged_in.env["KUBECTL_ACE_WATCH_IDLE"] = "2"
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health(6)
+    aged = proxy_state(logged_in)["checked"]
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    assert world.wait_for(lambda: proxy_state(logged_in).get("checked", 0) > aged, timeout=30)
+    assert world.wait_for(lambda: not watchers(logged_in), timeout=30)
+    assert proxy_state(logged_in)["reachable"] is True
+
+
+def test_a_background_refresh_reads_the_kubeconfig_kubectl_was_given(logged_in, world):
+    merged(logged_in)
+    given = logged_in.kubeconfig.with_name("given.yaml")
+    logged_in.kubeconfig.rename(given)  # the default kubeconfig (KUBECONFIG) is now empty of these clusters
+    old = logged_in.stored_token(EDGE)
+    now = time.time()
+    logged_in.edit_store(lambda data: data["logins"]["admin"]["clusters"][EDGE].update(expires=now + 100,
+                                                                                       minted=now - 3600))
+    used = logged_in.kubectl("--kubeconfig", str(given), "--context", "prod-fqdn", "get", "namespaces")
+    assert used.returncode == 0, used.stderr
+
+    def renewed() -> bool:
+        entry = logged_in.stored_token(EDGE)
+        return entry["token"] != old["token"] and bool(entry.get("verified_at"))
+
+    assert world.wait_for(renewed, timeout=30)

@@ -34,14 +34,17 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig_files, readiness
+    from kubectl_ace import kubeconfig_files, kubectl_process, readiness
     from kubectl_ace.store import Store
 
     store = Store(getattr(args, "store", None))
+    if args.background:
+        # Started by a kubectl call: its --kubeconfig and --context came as ours (this run's parent is not kubectl).
+        kubectl_process.act_for(getattr(args, "kubeconfig", None), getattr(args, "context", None))
     if args.background and args.reprobe:
-        from kubectl_ace import switching
+        from kubectl_ace import watcher
 
-        return switching.reprobe(store, args.server or "", args.cluster or "")
+        return watcher.watch(store, args.server or "", args.cluster or "")
     wait = readiness.WAIT if args.wait is None else args.wait
     if wait < 0:
         raise UsageError(f"--wait {args.wait:g} must not be negative")
