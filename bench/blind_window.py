@@ -4,9 +4,9 @@ Per run: a user on the proxy context calls kubectl for a while (a random warm-up
 pair), then Rancher is refused (stopped) or stalled, and the calls go on for 30 s. Measured: how many calls take
 over 5 s, when the first call after the outage's start works (through ACE), and the slowest working ACE call (did
 one pay for probing the dead Rancher?). "before" runs the package at an older commit (default: the merge base with
-main), "after" this worktree's; runs are paired and alternate in order; medians are printed as JSON.
+main), "after" this worktree's (or --after REV); runs are paired and alternate in order; medians are printed as JSON.
 
-Usage: python bench/blind_window.py [--runs N] [--before REV] [--window S] [--interval S]
+Usage: python bench/blind_window.py [--runs N] [--before REV] [--after REV] [--window S] [--interval S]
 Targets (issue 12): no call hangs over 5 s, ACE works within 10 s of the outage's start, no ACE call pays for a probe.
 """
 
@@ -40,8 +40,9 @@ def old_package(rev: str, into: Path) -> Path:
     return into
 
 
-def one_run(sandbox: Sandbox, world: World, env: dict, fault: str, warmup: float, window: float,
-            interval: float) -> dict:
+def one_run(
+    sandbox: Sandbox, world: World, env: dict, fault: str, warmup: float, window: float, interval: float
+) -> dict:
     """Warm up on the proxy context, start the outage, and time every call of the window that follows."""
     kubectl = KUBECTLS[NEWEST]
     world.rancher.set_mode("up")
@@ -52,8 +53,14 @@ def one_run(sandbox: Sandbox, world: World, env: dict, fault: str, warmup: float
 
     def call() -> tuple[float, float, int, str]:
         start = time.monotonic()
-        done = subprocess.run([kubectl, "get", "namespaces"], env=env, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [kubectl, "get", "namespaces"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         return start, time.monotonic() - start, done.returncode, sandbox.current_context()
 
     began = time.monotonic()
@@ -88,30 +95,46 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="pairs of runs per fault")
     parser.add_argument("--before", help="the commit to compare with (default: merge base of HEAD and main)")
+    parser.add_argument("--after", help="the commit to measure (default: this worktree)")
     parser.add_argument("--window", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()
-    before = args.before or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True,
-                                           text=True, check=True).stdout.strip()
+    before = (
+        args.before
+        or subprocess.run(
+            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     rng = random.Random(args.seed)
-    report: dict = {"before": before[:12], "interval_s": args.interval, "window_s": args.window}
-    with World(clusters=[ClusterSpec(name="prod", id=PROD, ace="fqdn")], users={"admin": PASSWORD}) as world, \
-            tempfile.TemporaryDirectory() as tmp:
+    report: dict = {
+        "before": before[:12],
+        "after": args.after or "worktree",
+        "interval_s": args.interval,
+        "window_s": args.window,
+    }
+    with (
+        World(clusters=[ClusterSpec(name="prod", id=PROD, ace="fqdn")], users={"admin": PASSWORD}) as world,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         (Path(tmp) / "before").mkdir()
+        (Path(tmp) / "after").mkdir()
         (Path(tmp) / "user").mkdir()
         old = old_package(before, Path(tmp) / "before")
         sandbox = Sandbox(Path(tmp) / "user", world)
         sandbox.login()
         envs = {"after": dict(sandbox.env), "before": dict(sandbox.env, PYTHONPATH=str(old))}
+        if args.after:
+            envs["after"]["PYTHONPATH"] = str(old_package(args.after, Path(tmp) / "after"))
         for fault in ("stopped", "stalled"):
             results: dict = {"before": [], "after": []}
             for index in range(args.runs):
                 warmup = 8 + rng.uniform(0, 10)  # where the outage falls in the health TTL varies per pair
                 order = ("before", "after") if index % 2 == 0 else ("after", "before")
                 for variant in order:
-                    results[variant].append(one_run(sandbox, world, envs[variant], fault, warmup, args.window,
-                                                    args.interval))
+                    results[variant].append(
+                        one_run(sandbox, world, envs[variant], fault, warmup, args.window, args.interval)
+                    )
             report[fault] = {
                 variant: {key: median_of(runs, key) for key in runs[0]} | {"runs": runs}
                 for variant, runs in results.items()

@@ -42,10 +42,11 @@ def start_refresh(store: Store, server: str) -> bool:
     return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory, *kubectl_flags()])
 
 
-def start_reprobe(store: Store, server: str, cluster_id: str) -> bool:
+def start_reprobe(store: Store, server: str, cluster_id: str, failover: bool = True) -> bool:
     """Watch the endpoint kubectl is using while calls go on (watcher.py; the exec info is inherited)."""
     args = ["prepare", "--background", "--reprobe", "--server", server, "--store", store.directory]
-    return spawn(args + (["--cluster", cluster_id] if cluster_id else []) + kubectl_flags())
+    args += (["--cluster", cluster_id] if cluster_id else []) + ([] if failover else ["--no-failover"])
+    return spawn(args + kubectl_flags())
 
 
 def kubectl_flags() -> list[str]:

@@ -13,7 +13,18 @@ from kubectl_ace.store import Store
 class Switch:
     """One failover switch: in which kubeconfig files, for which cluster, from which context to which."""
 
-    __slots__ = ("files", "server", "cluster", "source", "target", "at", "proxy_ca", "proxy_insecure", "source_url")
+    __slots__ = (
+        "files",
+        "server",
+        "cluster",
+        "source",
+        "target",
+        "at",
+        "proxy_ca",
+        "proxy_insecure",
+        "source_url",
+        "notice",
+    )
 
     def __init__(
         self,
@@ -26,6 +37,7 @@ class Switch:
         proxy_ca: str = "",
         proxy_insecure: bool = False,
         source_url: str = "",
+        notice: str = "",
     ) -> None:
         self.files = files
         self.server = server
@@ -36,6 +48,7 @@ class Switch:
         self.proxy_ca = proxy_ca  # to probe the source endpoint without loading the kubeconfig (its CA, any kind)
         self.proxy_insecure = proxy_insecure
         self.source_url = source_url  # an ACE source endpoint's URL; "" when the source was the Rancher proxy
+        self.notice = notice  # a switch the watcher made: what the next kubectl call says once ("" when said)
 
     @classmethod
     def from_dict(cls, data: dict) -> Switch | None:
@@ -50,6 +63,7 @@ class Switch:
                 str(data.get("proxy_ca") or ""),
                 bool(data.get("proxy_insecure")),
                 str(data.get("from_url") or ""),
+                str(data.get("notice") or ""),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -65,6 +79,7 @@ class Switch:
             "proxy_ca": self.proxy_ca,
             "proxy_insecure": self.proxy_insecure,
             "from_url": self.source_url,
+            **({"notice": self.notice} if self.notice else {}),
         }
 
 
@@ -93,13 +108,14 @@ def remember(
     proxy_ca: str,
     proxy_insecure: bool,
     source_url: str = "",
+    notice: str = "",
 ) -> None:
-    """Note a switch the tool made (replacing an older one for the same files).
+    """Note a switch the tool made (replacing an older one for the same files); `notice` is for the next call to say.
 
     A switch away from a context the tool itself chose keeps the first source: that was the user's or Rancher's.
     """
     files = [os.path.abspath(f) for f in files]
-    record = Switch(files, server, cluster, source, target, time.time(), proxy_ca, proxy_insecure, source_url)
+    record = Switch(files, server, cluster, source, target, time.time(), proxy_ca, proxy_insecure, source_url, notice)
 
     def change(records: list[Switch]) -> list[Switch]:
         earlier = next((r for r in records if r.files == files and r.target == source and r.cluster == cluster), None)
@@ -111,6 +127,22 @@ def remember(
         return [r for r in records if r.files != files] + [record]
 
     _edit(store, change)
+
+
+def claim_notice(store: Store, files: list[str]) -> str:
+    """The notice of the switch in these files, taken so that only one kubectl call says it ("" when none is left)."""
+    files = [os.path.abspath(f) for f in files]
+    taken = []
+
+    def change(records: list[Switch]) -> list[Switch]:
+        for record in records:
+            if record.files == files and record.notice:
+                taken.append(record.notice)
+                record.notice = ""
+        return records
+
+    _edit(store, change)
+    return taken[0] if taken else ""
 
 
 def forget(store: Store, files: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from kubectl_ace import endpoints, kubeconfig_files, kubectl_process, notices, switches
 from kubectl_ace.errors import AceError, FailedOver
@@ -13,11 +14,28 @@ from kubectl_ace.store import Store
 
 def fail_over(where: Location, result, token: str, store: Store, options: Options) -> None:
     """Switch kubectl's current context to the best healthy endpoint of the cluster and end this call at once."""
+    err, topic = switch_away(where, result, token, store, options)
+    raise _once(store, err, topic)
 
+
+def fail_over_in_background(where: Location, result, token: str, store: Store, options: Options) -> None:
+    """The watcher's fail-over: switch as a call would, leaving the notice to the next call (which already uses it)."""
+    switch_away(where, result, token, store, options, background=True)
+
+
+def switch_away(
+    where: Location, result, token: str, store: Store, options: Options, background: bool = False
+) -> tuple[AceError, str]:
+    """Switch to the best healthy endpoint of the cluster; the error that ends the call, and its topic to say once."""
     kube_file, explicit_context = kubectl_process.kubectl_args()
     config = kubeconfig_files.load(kube_file)
     using = explicit_context or config.current_context
     serving = kubeconfig_files.context_for_server(config, where.url)
+    mine = None if explicit_context else switches.mine(store, where.server, where.cluster_id)
+    if mine is not None and mine.target == using and mine.source in serving:
+        using = mine.source  # the watcher switched away while this kubectl was starting on the old context
+        if mine.notice:
+            switches.claim_notice(store, config.paths)  # this call says it below
     if using not in serving:
         # kubectl was pointed at this cluster some other way (--cluster, --server): switch nothing.
         explicit_context = using = serving[0] if serving else ""
@@ -34,8 +52,7 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
     now_on = found.by_context(current) if found else None
     if not explicit_context and using != current and now_on is not None and (now_on.is_ace or not from_proxy):
         # An earlier run in this same kubectl process switched already; kubectl still holds the old context.
-        raise _once(
-            store,
+        return (
             FailedOver(f"{down}; the current context is now {current}: kubectl commands started from now on use it"),
             topic,
         )
@@ -45,7 +62,7 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
             f"{down}, and the kubeconfig has no Authorized Cluster Endpoint context for it to fail over "
             "to; enable ACE for the cluster in Rancher, or wait for Rancher"
         )
-        raise _once(store, AceError(message), message)
+        return (AceError(message), message)
     chosen, results = best_ace(found, token, store, options.settings, others)
     if chosen is None and not from_proxy and found.proxy is not None:
         chosen, results = healthy_proxy(found, token, store, options.settings, results)
@@ -58,13 +75,13 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
             if tried
             else f"{down}, and the kubeconfig has no other endpoint of the cluster to switch to"
         )
-        raise _once(store, AceError(message), message)
+        return (AceError(message), message)
     if explicit_context:
-        raise _once(
-            store,
+        return (
             FailedOver(f"{down}; the context {chosen.context} is healthy: rerun with --context {chosen.context}"),
             topic,
         )
+    switched = f"{down}; switched the current context from {using} to {chosen.context} ({chosen.label})"
     changed = kubeconfig_files.set_current_context(config, chosen.context, store, only_if=using)
     now_current = kubeconfig_files.current_context_now(config)  # this command's parse proves an unchanged file
     if changed:
@@ -79,19 +96,11 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
             kubeconfig_files.ca_pem(source.body) if source else "",
             bool(source and source.body.get("insecure-skip-tls-verify")),
             "" if from_proxy else where.url,
+            f"{switched} at {time.strftime('%H:%M:%S')}" if background else "",
         )
     if now_current != chosen.context:
-        raise _once(
-            store, FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: not switching"), topic
-        )
-    raise _once(
-        store,
-        FailedOver(
-            f"{down}; switched the current context from {using} to {chosen.context} "
-            f"({chosen.label}): kubectl commands started from now on use it"
-        ),
-        topic,
-    )
+        return (FailedOver(f"{down}; the current context is now {now_current}, set meanwhile: not switching"), topic)
+    return FailedOver(f"{switched}: kubectl commands started from now on use it"), topic
 
 
 def healthy_proxy(found, token: str, store: Store, settings, results: dict):
@@ -129,6 +138,10 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
     """On a context the tool switched to: once the source endpoint is healthy again, switch back (this call goes on)."""
     from kubectl_ace import health
 
+    if record.notice:
+        notice = switches.claim_notice(store, record.files)  # the watcher switched; this call is the first to use it
+        if notice:
+            print(f"kubectl-ace: {notice}", file=sys.stderr)
     if record.source_url:
         target = health.ace_target(record.cluster, record.source_url, token, record.proxy_ca, record.proxy_insecure)
         back = f"{record.source} answers again"
@@ -145,7 +158,7 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
         if hung.reprobe_at is None or not 0 <= time.time() - hung.reprobe_at < settings.unhealthy_ttl:
             from kubectl_ace import background
 
-            background.start_reprobe(store, where.server, record.cluster)
+            background.start_reprobe(store, where.server, record.cluster, failover=options.failover)
         return
     result = known.get(target.key) or health.refresh(store, where.server, [target], settings)[target.key]
     if not result.healthy:

@@ -2,9 +2,9 @@
 
 A call that finds its trusted state past half its TTL starts `prepare --background --reprobe` (background.py). The
 watcher probes kubectl's endpoint every few seconds for as long as kubectl calls keep arriving, so an outage is seen
-within one probe of its start rather than by the first call after the state expired, and a call that hung on a
-stalled Rancher is followed by one that fails over at once. It stops at the first failed probe (the next call fails
-over on it), once a switch back is due (the next call makes it), or when calls stop.
+within one probe of its start rather than by the first call after the state expired. At the first failed probe it
+fails over as a call would (the next call, already on the healthy endpoint, says so) and stops; it also stops once a
+switch back is due (the next call makes it) or when calls stop.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ IDLE = 20.0  # stop once no kubectl call has used the endpoint for this long (KU
 AT_MOST = 900.0  # one watcher's life; a later call starts the next
 
 
-def watch(store: Store, server: str, cluster_id: str) -> int:
-    """Probe kubectl's endpoint (and the one a switch back waits for) until one of them changes or calls stop."""
+def watch(store: Store, server: str, cluster_id: str, fail_over: bool = True) -> int:
+    """Probe kubectl's endpoint (and the one a switch back waits for) until one of them changes or calls stop;
+    when kubectl's endpoint stops answering, fail over as a call would (the next call says so)."""
     import filelock
 
     from kubectl_ace.kubectl_process import fnv1a
@@ -29,7 +30,7 @@ def watch(store: Store, server: str, cluster_id: str) -> int:
     found = what_to_probe(store, server, cluster_id)
     if found is None:
         return 0
-    where, targets = found
+    where, targets, token = found
     settings = health.Settings()
     lock = f"{server_key(where.server)}.watch-{fnv1a(targets[0].key):08x}"
     try:
@@ -38,8 +39,11 @@ def watch(store: Store, server: str, cluster_id: str) -> int:
             while True:
                 health.mark_reprobe(store, where.server, [t.key for t in targets], time.time())
                 results = health.refresh(store, where.server, targets, settings)
-                if not results[targets[0].key].reachable:
-                    return 0  # kubectl's endpoint is down: the next call fails over
+                down = results[targets[0].key]
+                if not down.reachable:
+                    if fail_over:
+                        switch_away(where, down, token, store)
+                    return 0
                 if len(targets) > 1 and results[targets[1].key].healthy:
                     return 0  # the endpoint the tool switched away from is back: the next call switches back
                 now = time.time()
@@ -51,7 +55,7 @@ def watch(store: Store, server: str, cluster_id: str) -> int:
 
 
 def what_to_probe(store: Store, server: str, cluster_id: str):
-    """(where kubectl calls, [its target, and the source of the tool's switch if there is one]), or None."""
+    """(where kubectl calls, [its target, and the source of the tool's switch if any], the token), or None."""
     from kubectl_ace import credential, failover
 
     info = credential.read_exec_info()  # inherited from the kubectl call that started the watcher
@@ -77,7 +81,18 @@ def what_to_probe(store: Store, server: str, cluster_id: str):
             targets.append(health.ace_target(mine.cluster, mine.source_url, token, mine.proxy_ca, mine.proxy_insecure))
         else:
             targets.append(health.proxy_target(where.server, mine.cluster, token, mine.proxy_ca, mine.proxy_insecure))
-    return where, targets
+    return where, targets, token
+
+
+def switch_away(where, result, token: str, store: Store) -> None:
+    """Fail over from the dead endpoint now, so that the next call already uses a healthy one."""
+    from kubectl_ace import failover, switching
+    from kubectl_ace.errors import AceError
+
+    try:
+        switching.fail_over_in_background(where, result, token, store, failover.Options())
+    except AceError:
+        pass  # e.g. the kubeconfig changed meanwhile: the next call fails over itself
 
 
 def in_use(store: Store, server: str, cluster_id: str, now: float) -> bool:

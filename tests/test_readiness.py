@@ -180,8 +180,8 @@ def test_a_short_lived_login_warns_once_a_day_when_ace_access_would_end(logged_i
 # --- the blind window ---
 
 def test_a_trusted_state_past_half_its_ttl_is_reprobed_in_the_background(logged_in, world):
-    """The call trusts the state and returns; the detached re-probe finds the stalled Rancher, so the next call
-    fails over at once instead of hanging on kubectl's TLS timeout."""
+    """The call trusts the state and returns; the detached re-probe finds the stalled Rancher and fails over, so the
+    next call works through ACE instead of hanging on kubectl's TLS timeout."""
     logged_in.exec_kubeconfig(PROD, current="prod")
     assert logged_in.kubectl("get", "namespaces").returncode == 0
     logged_in.age_health(6)  # past half of the 10 s TTL, still trusted
@@ -192,16 +192,10 @@ def test_a_trusted_state_past_half_its_ttl_is_reprobed_in_the_background(logged_
     token = logged_in.ace("token", f"--server={world.rancher_url}", f"--cluster={PROD}",
                           env={"KUBERNETES_EXEC_INFO": info})
     assert token.returncode == 0, token.stderr
-
-    def proxy_seen_down() -> bool:
-        [path] = (logged_in.store / "health").glob("*.json")
-        entry = json.loads(path.read_text()).get(f"proxy:{PROD}", {})
-        return entry.get("reachable") is False
-
-    assert world.wait_for(proxy_seen_down, timeout=30)
+    assert world.wait_for(lambda: logged_in.current_context() == "prod-fqdn", timeout=30)
     first = logged_in.kubectl("get", "namespaces")
-    assert "switched the current context from prod to prod-fqdn" in first.stderr
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    assert first.returncode == 0, first.stderr
+    assert "is down (timed out); switched the current context from prod to prod-fqdn" in first.stderr
 
 
 def watchers(sandbox) -> list[int]:
@@ -223,20 +217,39 @@ def proxy_state(sandbox) -> dict:
     return json.loads(path.read_text()).get(f"proxy:{PROD}", {})
 
 
-def test_while_kubectl_calls_go_on_the_watcher_sees_rancher_stop_without_another_call(logged_in, world):
+def test_while_kubectl_calls_go_on_the_watcher_sees_rancher_stop_and_fails_over_before_the_next_call(
+        logged_in, world):
     logged_in.exec_kubeconfig(PROD, current="prod")
     assert logged_in.kubectl("get", "namespaces").returncode == 0
     logged_in.age_health(6)  # past half the TTL: the next call starts the watcher
     aged = proxy_state(logged_in)["checked"]
     assert logged_in.kubectl("get", "namespaces").returncode == 0
     assert world.wait_for(lambda: proxy_state(logged_in).get("checked", 0) > aged, timeout=30)  # its first probe
-    world.rancher.set_mode("stopped")  # no kubectl call from here on until the state says so
-    assert world.wait_for(lambda: proxy_state(logged_in).get("reachable") is False, timeout=30)
-    first = logged_in.kubectl("get", "namespaces")
-    assert first.returncode != 0
-    assert "switched the current context from prod to prod-fqdn" in first.stderr
-    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    world.rancher.set_mode("stopped")  # no kubectl call from here on until the watcher has switched
+    assert world.wait_for(lambda: logged_in.current_context() == "prod-fqdn", timeout=30)
     assert world.wait_for(lambda: not watchers(logged_in), timeout=30)  # it ended at the failed probe
+    first = logged_in.kubectl("get", "namespaces")
+    assert first.returncode == 0, first.stderr  # already on ACE: this call works
+    assert "switched the current context from prod to prod-fqdn (ACE FQDN) at " in first.stderr
+    assert f"the Rancher proxy of cluster {PROD} at {world.rancher_url} is down (connection refused)" in first.stderr
+    again = logged_in.kubectl("get", "namespaces")
+    assert again.returncode == 0 and "switched" not in again.stderr  # said once
+    world.rancher.set_mode("up")
+    logged_in.age_health()
+    back = logged_in.kubectl("get", "namespaces")
+    assert back.returncode == 0 and "switched the current context back from prod-fqdn to prod" in back.stderr
+
+
+def test_the_watcher_does_not_fail_over_for_a_kubectl_told_not_to(logged_in, world):
+    logged_in.exec_kubeconfig(PROD, current="prod")
+    logged_in.env["KUBECTL_ACE_FAILOVER"] = "0"
+    logged_in.env["KUBECTL_ACE_WATCH_IDLE"] = "2"
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health(6)
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    world.rancher.set_mode("stopped")
+    assert world.wait_for(lambda: not watchers(logged_in), timeout=30)
+    assert logged_in.current_context() == "prod"
 
 
 def test_the_watcher_ends_once_kubectl_calls_stop(logged_in, world):

@@ -31,6 +31,7 @@ def configure(parser) -> None:
     parser.add_argument("--reprobe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
     parser.add_argument("--cluster", help=argparse.SUPPRESS)
+    parser.add_argument("--no-failover", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args) -> int:
@@ -44,7 +45,7 @@ def run(args) -> int:
     if args.background and args.reprobe:
         from kubectl_ace import watcher
 
-        return watcher.watch(store, args.server or "", args.cluster or "")
+        return watcher.watch(store, args.server or "", args.cluster or "", fail_over=not args.no_failover)
     wait = readiness.WAIT if args.wait is None else args.wait
     if wait < 0:
         raise UsageError(f"--wait {args.wait:g} must not be negative")
