@@ -19,13 +19,15 @@ def command() -> list[str]:
     return [sys.executable, "-m", "kubectl_ace"]
 
 
-def spawn(args: list[str]) -> bool:
+def spawn(args: list[str], env: dict[str, str] | None = None) -> bool:
     """Start `kubectl-ace ARGS` detached (own session, stdin/stdout/stderr to devnull); never raises."""
+    import os
     import subprocess
 
     try:
         subprocess.Popen(
             command() + args,
+            env=dict(os.environ, **env) if env else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -42,11 +44,17 @@ def start_refresh(store: Store, server: str) -> bool:
     return spawn(["prepare", "--background", "--all", "--server", server, "--store", store.directory, *kubectl_flags()])
 
 
-def start_reprobe(store: Store, server: str, cluster_id: str, failover: bool = True) -> bool:
-    """Watch the endpoint kubectl is using while calls go on (watcher.py; the exec info is inherited)."""
+def start_reprobe(store: Store, server: str, cluster_id: str, settings, failover: bool = True) -> bool:
+    """Watch the endpoint kubectl is using while calls go on (watcher.py; the exec info is inherited), probing with
+    the call's settings (health.Settings: its flags reach the watcher as the environment they override)."""
     args = ["prepare", "--background", "--reprobe", "--server", server, "--store", store.directory]
     args += (["--cluster", cluster_id] if cluster_id else []) + ([] if failover else ["--no-failover"])
-    return spawn(args + kubectl_flags())
+    timings = {
+        "KUBECTL_ACE_CONNECT_TIMEOUT": settings.connect_timeout,
+        "KUBECTL_ACE_PROBE_TIMEOUT": settings.read_timeout,
+        "KUBECTL_ACE_HEALTH_TTL": settings.healthy_ttl,
+    }
+    return spawn(args + kubectl_flags(), {name: repr(value) for name, value in timings.items()})
 
 
 def kubectl_flags() -> list[str]:

@@ -150,7 +150,7 @@ def trusted(store: Store, where: Location, key: str, settings):
     if health.reprobe_due(result, settings, now):
         from kubectl_ace import background
 
-        background.start_reprobe(store, where.server, where.cluster_id)
+        background.start_reprobe(store, where.server, where.cluster_id, settings)
     return result
 
 

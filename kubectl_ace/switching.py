@@ -158,7 +158,7 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
         if hung.reprobe_at is None or not 0 <= time.time() - hung.reprobe_at < settings.unhealthy_ttl:
             from kubectl_ace import background
 
-            background.start_reprobe(store, where.server, record.cluster, failover=options.failover)
+            background.start_reprobe(store, where.server, record.cluster, settings, options.failover)
         return
     result = known.get(target.key) or health.refresh(store, where.server, [target], settings)[target.key]
     if not result.healthy:

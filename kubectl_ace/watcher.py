@@ -49,7 +49,7 @@ def watch(store: Store, server: str, cluster_id: str, fail_over: bool = True) ->
                 now = time.time()
                 if now - started > AT_MOST or not in_use(store, where.server, where.cluster_id, now):
                     return 0
-                time.sleep(EVERY)
+                time.sleep(min(EVERY, settings.healthy_ttl / 4))
     except filelock.Timeout:
         return 0  # another watcher has it
 
