@@ -2,7 +2,7 @@
 
 Per run: a user on the proxy context calls kubectl for a while (a random warm-up, the same for both variants of a
 pair), then Rancher is refused (stopped) or stalled, and the calls go on for 30 s. Measured: how many calls take
-over 5 s, when the first call after the outage's start works (through ACE), and the slowest working ACE call (did
+over 5 s, how many fail, when the first call after the outage's start works (through ACE), and the slowest working ACE call (did
 one pay for probing the dead Rancher?). "before" runs the package at an older commit (default: the merge base with
 main), "after" this worktree's (or --after REV); runs are paired and alternate in order; medians are printed as JSON.
 
@@ -80,6 +80,7 @@ def one_run(
     return {
         "calls": len(calls),
         "over_5s": sum(1 for c in calls if c[1] > 5),
+        "failed": sum(1 for c in calls if c[2] != 0),
         "ace_works_after_s": round(working[0][0] + working[0][1], 2) if working else None,
         "slowest_ace_call_s": round(max(c[1] for c in ace_calls), 2) if ace_calls else None,
         "longest_call_s": round(max(c[1] for c in calls), 2),
