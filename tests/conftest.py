@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,31 @@ def kubectl_edge(request):
     _EDGE[0] = getattr(request, "param", (NEWEST, EXEC_V1))
     yield _EDGE[0]
     _EDGE[0] = (NEWEST, EXEC_V1)
+
+
+def background_runs(under: str, kind: str = "--background") -> list[int]:
+    """Detached kubectl-ace runs (`prepare --background …`; kind="--reprobe": watchers) for a store under `under`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = [part.decode(errors="replace") for part in handle.read().split(b"\0")]
+        except OSError:
+            continue
+        if kind in argv and any(part.startswith(under) for part in argv):
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def stop_background_runs(tmp_path):
+    """A test's kubectl calls may leave a watcher behind (it would end on its own once calls stop): stop it."""
+    yield
+    for pid in background_runs(str(tmp_path)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

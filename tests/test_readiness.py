@@ -9,6 +9,8 @@ import select
 import subprocess
 import time
 
+from tests.conftest import background_runs
+
 PROD, EDGE, PLAIN = "c-m-prod0001", "c-m-edge0001", "c-plain1"
 
 
@@ -199,17 +201,7 @@ def test_a_trusted_state_past_half_its_ttl_is_reprobed_in_the_background(logged_
 
 
 def watchers(sandbox) -> list[int]:
-    """The pids of the detached watchers (`prepare --background --reprobe`) working for this sandbox's store."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if b"--reprobe" in argv and str(sandbox.store).encode() in argv:
-            found.append(int(entry))
-    return found
+    return background_runs(str(sandbox.store), "--reprobe")
 
 
 def proxy_state(sandbox) -> dict:
