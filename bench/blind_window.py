@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import KUBECTLS, NEWEST, PASSWORD, Sandbox  # noqa: E402
+from tests.conftest import KUBECTLS, NEWEST, PASSWORD, Sandbox, background_runs  # noqa: E402
 from tests.sim import ClusterSpec, World  # noqa: E402
 
 PROD = "c-m-prod0001"
@@ -45,6 +46,7 @@ def one_run(
 ) -> dict:
     """Warm up on the proxy context, start the outage, and time every call of the window that follows."""
     kubectl = KUBECTLS[NEWEST]
+    stop_background(sandbox)  # a watcher the other variant's calls left must not work for this run
     world.rancher.set_mode("up")
     for name in ("health", "state"):
         shutil.rmtree(sandbox.store / name, ignore_errors=True)
@@ -85,6 +87,14 @@ def one_run(
         "slowest_ace_call_s": round(max(c[1] for c in ace_calls), 2) if ace_calls else None,
         "longest_call_s": round(max(c[1] for c in calls), 2),
     }
+
+
+def stop_background(sandbox: Sandbox) -> None:
+    for pid in background_runs(str(sandbox.store)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def median_of(runs: list[dict], key: str):
@@ -140,7 +150,8 @@ def main() -> int:
                 variant: {key: median_of(runs, key) for key in runs[0]} | {"runs": runs}
                 for variant, runs in results.items()
             }
-    print(json.dumps(report, indent=2))
+        stop_background(sandbox)
+        print(json.dumps(report, indent=2), flush=True)
     return 0
 
 
