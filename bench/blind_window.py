@@ -2,9 +2,10 @@
 
 Per run: a user on the proxy context calls kubectl for a while (a random warm-up, the same for both variants of a
 pair), then Rancher is refused (stopped) or stalled, and the calls go on for 30 s. Measured: how many calls take
-over 5 s, how many fail, when the first call after the outage's start works (through ACE), and the slowest working ACE call (did
-one pay for probing the dead Rancher?). "before" runs the package at an older commit (default: the merge base with
-main), "after" this worktree's (or --after REV); runs are paired and alternate in order; medians are printed as JSON.
+over 5 s, how many fail, when the first call after the outage's start works (through ACE), and the slowest working
+ACE call (did one pay for probing the dead Rancher?). "before" runs the package at an older commit (default: the
+merge base with main), "after" this worktree's (or --after REV); runs are paired and alternate in order; medians are
+printed as JSON.
 
 Usage: python bench/blind_window.py [--runs N] [--before REV] [--after REV] [--window S] [--interval S]
 Targets (issue 12): no call hangs over 5 s, ACE works within 10 s of the outage's start, no ACE call pays for a probe.
