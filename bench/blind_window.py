@@ -7,7 +7,7 @@ ACE call (did one pay for probing the dead Rancher?). "before" runs the package 
 merge base with main), "after" this worktree's (or --after REV); runs are paired and alternate in order; medians are
 printed as JSON.
 
-Usage: python bench/blind_window.py [--runs N] [--before REV] [--after REV] [--window S] [--interval S]
+Usage: python bench/blind_window.py [--runs N] [--before REV] [--after REV] [--window S] [--interval S] [--pause]
 Targets (issue 12): no call hangs over 5 s, ACE works within 10 s of the outage's start, no ACE call pays for a probe.
 """
 
@@ -43,9 +43,19 @@ def old_package(rev: str, into: Path) -> Path:
 
 
 def one_run(
-    sandbox: Sandbox, world: World, env: dict, fault: str, warmup: float, window: float, interval: float
+    sandbox: Sandbox,
+    world: World,
+    env: dict,
+    fault: str,
+    warmup: float,
+    window: float,
+    interval: float,
+    pause: tuple[float, float] = (0.0, 0.0),
 ) -> dict:
-    """Warm up on the proxy context, start the outage, and time every call of the window that follows."""
+    """Warm up on the proxy context, start the outage, and time every call of the window that follows.
+
+    With a pause (length, when in it the outage starts), the user stops calling after the warm-up and the outage
+    begins while no call is made: the first call after the pause is the first of the window."""
     kubectl = KUBECTLS[NEWEST]
     stop_background(sandbox)  # a watcher the other variant's calls left must not work for this run
     world.rancher.set_mode("up")
@@ -70,8 +80,15 @@ def one_run(
     while time.monotonic() - began < warmup:
         _, took, code, _ = call()
         time.sleep(max(0.0, interval - took))
-    world.rancher.set_mode(fault)
-    outage = time.monotonic()
+    if pause[0]:
+        paused = time.monotonic()
+        time.sleep(pause[1])
+        world.rancher.set_mode(fault)
+        outage = time.monotonic()
+        time.sleep(max(0.0, pause[0] - (outage - paused)))
+    else:
+        world.rancher.set_mode(fault)
+        outage = time.monotonic()
     calls = []
     while time.monotonic() - outage < window:
         start, took, code, context = call()
@@ -111,6 +128,11 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument(
+        "--pause",
+        action="store_true",
+        help="the outage starts while the user pauses (6-15 s without a call), not between two calls",
+    )
     args = parser.parse_args()
     before = (
         args.before
@@ -124,6 +146,7 @@ def main() -> int:
         "after": args.after or "worktree",
         "interval_s": args.interval,
         "window_s": args.window,
+        "pause": args.pause,
     }
     with (
         World(clusters=[ClusterSpec(name="prod", id=PROD, ace="fqdn")], users={"admin": PASSWORD}) as world,
@@ -142,10 +165,12 @@ def main() -> int:
             results: dict = {"before": [], "after": []}
             for index in range(args.runs):
                 warmup = 8 + rng.uniform(0, 10)  # where the outage falls in the health TTL varies per pair
+                length = rng.uniform(6, 15) if args.pause else 0.0
+                pause = (length, rng.uniform(1, length - 4) if args.pause else 0.0)
                 order = ("before", "after") if index % 2 == 0 else ("after", "before")
                 for variant in order:
                     results[variant].append(
-                        one_run(sandbox, world, envs[variant], fault, warmup, args.window, args.interval)
+                        one_run(sandbox, world, envs[variant], fault, warmup, args.window, args.interval, pause)
                     )
             report[fault] = {
                 variant: {key: median_of(runs, key) for key in runs[0]} | {"runs": runs}
