@@ -100,9 +100,14 @@ def password_login(
     username: str,
     password: str,
     response_type: str = "kubeconfig",
+    keep=None,
 ) -> Response:
-    """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token)."""
+    """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token).
+
+    `keep(body)` runs on the answer before anything else: it writes the token down (a killed login leaks none)."""
     body = {"type": provider["type"], "responseType": response_type, "username": username, "password": password}
     answer = client.request("POST", login_path(providers, provider), body=body, expect=(201,))
+    if keep is not None:
+        keep(answer.body)
     check_login_answer(client, answer)
     return answer

@@ -307,12 +307,21 @@ def redeem_code(idp: IdentityProvider, code: str, redirect_uri: str, verifier: s
 
 
 def rancher_login(
-    client: Client, providers: auth.Providers, provider: dict, id_token: str, response_type: str = "kubeconfig"
+    client: Client,
+    providers: auth.Providers,
+    provider: dict,
+    id_token: str,
+    response_type: str = "kubeconfig",
+    keep=None,
 ) -> Response:
-    """POST the id_token to Rancher's login (v1, or the v3 route); 201 with a token as for passwords."""
+    """POST the id_token to Rancher's login (v1, or the v3 route); 201 with a token as for passwords.
+
+    `keep(body)` runs on the answer before anything else, as for password logins."""
     body = {"type": provider["type"], "responseType": response_type, "id_token": id_token}
     try:
         answer = client.request("POST", auth.login_path(providers, provider), body=body, expect=(201,), allow=(403,))
+        if keep is not None:
+            keep(answer.body)
     except AuthenticationFailed:
         raise AuthenticationFailed(
             f"Rancher at {client.server} refused the Azure AD sign-in (authentication "

@@ -91,6 +91,10 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
             resp = Response(200, PORTAL_PAGE, "text/html; charset=utf-8")
         else:
             fault = self.world._fault_for(req.method, req.path)
+            if fault is not None and fault.kind == "hold":
+                if not self._hold(fault):
+                    return None  # dropped unanswered, as a request whose client is gone
+                fault = None
             if fault is None:
                 resp = self._route(req, m)
             else:
@@ -98,6 +102,19 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
         if resp is not None:
             self.world.counters._answered(counter, resp.status)
         return resp
+
+    def _hold(self, fault) -> bool:
+        """Hold the request until the fault is removed (World.clear_faults or remove_fault); True: serve it then
+        (reach_rancher), False: drop it unhandled."""
+        w = self.world
+        with w._lock:
+            if fault.times is not None:
+                fault.times -= 1
+            fault.held += 1
+            w._notify()
+        while not w.wait_for(lambda: w._stopping or all(f is not fault for f in w._faults), timeout=3600):
+            pass
+        return fault.reach_rancher and not w._stopping
 
     # -- routing ------------------------------------------------------------------------------
 
