@@ -129,7 +129,7 @@ def _password_login(
     if password is None:
         password = prompter.password(user)
     try:
-        answer = auth.password_login(client, providers, provider, user, password, keep=_keeper(pending))
+        answer = auth.password_login(client, providers, provider, user, password, pending=pending)
     except AuthenticationFailed as err:
         raise AuthenticationFailed(
             f"Rancher at {client.server} refused the login of {user} "
@@ -210,13 +210,8 @@ def _azure_login(
             )
         finally:
             waiting.done()
-    answer = azure.rancher_login(client, providers, provider, id_token, keep=_keeper(pending))
+    answer = azure.rancher_login(client, providers, provider, id_token, pending=pending)
     return _login_record(client, answer.body, answer, provider["type"], None)
-
-
-def _keeper(pending):
-    """What the Rancher call runs on a login answer before anything else: pending.login_token, or nothing."""
-    return pending.login_token if pending is not None else None
 
 
 def _offer_in_browser(url: str, prompter, options: LoginOptions) -> None:

@@ -66,8 +66,8 @@ def log_in(
         if ttl_seconds:
             login = login_flows.with_ttl(client, login, ttl_seconds, noted)
         previous = store.save_login(server, login, cacert_pem, insecure)
-    except BaseException:
-        noted.abandon(client)  # Rancher answered but the login failed: its token ends (or stays noted for logout)
+    except BaseException as err:
+        noted.abandon(client, err)  # the login failed: a token Rancher made ends (or stays noted for logout)
         raise
     noted.kept()
     if previous and previous.token and previous.origin == "login" and previous.token != login.token:
@@ -167,7 +167,7 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
     client = connect.rancher_client(store, server, connect.trust_for(record))
     try:
         if cluster is None:  # before the logins end: their tokens delete what a killed fetch was handed
-            result.revoked += pending.revoke(client, record)[0]
+            result.revoked += pending.revoke(client, record, pending.busy(store, server))[0]
         for login in record.logins.values():
             revoke_login(client, login, cluster, result)
     except AceError as err:  # Rancher does not answer: the rest expire on their own

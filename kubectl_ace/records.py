@@ -251,7 +251,8 @@ class Login:
 class RetiredToken:
     """A token the tool replaced that Rancher may still accept: a cluster token, or a login token ("login").
 
-    As a pending entry (ServerRecord.pending) also a Kubeconfig object ("kubeconfig"; `entry.token` is its name).
+    As a pending entry (ServerRecord.pending) also a Kubeconfig object ("kubeconfig"; `entry.token` is its name) or
+    a request that makes a token ("request"; `entry.minted` is when it was sent, `cluster` what it was for).
     """
 
     __slots__ = ("cluster", "entry", "kind")
@@ -268,7 +269,7 @@ class RetiredToken:
         entry = ClusterToken.from_dict({k: v for k, v in data.items() if k not in ("cluster", "kind")})
         if entry is None:
             return None
-        kind = data.get("kind") if data.get("kind") in ("login", "kubeconfig") else "cluster"
+        kind = data.get("kind") if data.get("kind") in ("login", "kubeconfig", "request") else "cluster"
         return cls(str(data.get("cluster") or ""), entry, str(kind))
 
     def to_dict(self) -> dict:

@@ -147,8 +147,10 @@ def _fetch_one(
     made: extkubeconfigs.Created | None = None
     try:
         if generate:
+            request = noted.sending(cluster_id)
             text = clusters_api.generate_kubeconfig(client, login_token, cluster_id)
             note = noted.note(pending.generated_tokens(cluster_id, TOKEN_LINE.findall(text)))
+            noted.drop(request)
         else:
             made = extkubeconfigs.create(client, login_token, [cluster_id], tokenapi.marker(login_id))
             note = noted.note([pending.kubeconfig_object(made.name, made.tokens)])
