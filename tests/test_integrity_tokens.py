@@ -270,3 +270,31 @@ def test_logout_finds_the_kubeconfig_object_of_a_fetch_killed_before_it_noted_it
     result = logged_in.ace("logout", "--all")
     assert result.returncode == 0, result.stderr
     assert world.kubeconfigs() == [] and live(world) == []
+
+
+# --- killed after Rancher made the token, before its answer came: only the request's trace is written down ---
+
+def test_logout_revokes_the_token_of_a_login_killed_before_rancher_s_answer_came(logged_in, world):
+    own = world.create_token("admin", cluster_id="c-m-prod0001")  # an API key made in the UI meanwhile
+    held = world.add_fault("hold", "/v1-public/login", "POST")  # Rancher makes the token; its answer is held
+    kill_when_held(world, start(logged_in, *login_args(world), stdin=PASSWORD + "\n"), held)
+    assert len(live(world)) == 3
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert [token["name"] for token in live(world)] == [own.split(":")[0]]
+
+
+def test_the_next_login_revokes_the_token_of_a_login_killed_before_rancher_s_answer_came(logged_in, world):
+    held = world.add_fault("hold", "/v1-public/login", "POST")
+    kill_when_held(world, start(logged_in, *login_args(world), stdin=PASSWORD + "\n"), held)
+    logged_in.login()
+    assert [token["name"] for token in live(world)] == [logged_in.stored_login()["token_id"]]
+
+
+def test_logout_revokes_the_token_of_a_fetch_killed_before_generate_kubeconfig_answered(logged_in, world):
+    held = world.add_fault("hold", "/v3/clusters/c-m-prod0001", "POST")
+    kill_when_held(world, start(logged_in, "kubeconfig", f"--server={world.rancher_url}", "c-m-prod0001"), held)
+    assert len(live(world, clusterId="c-m-prod0001")) == 1
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert live(world) == []

@@ -1,6 +1,7 @@
 """Bad answers on chosen Rancher endpoints: a body cut mid-way, garbage, empty, huge, wrong-type JSON, an HTML page;
-and "hold": the request waits (unanswered, as on a Rancher that is slow on that path) until the fault is removed, then
-is served (reach_rancher) or dropped unhandled."""
+and "hold": the answer waits (as from a Rancher slow on that path) until the fault is removed; with reach_rancher
+Rancher has handled the request (a token is made) and the answer is sent then, without it the request is dropped
+unhandled."""
 
 from __future__ import annotations
 

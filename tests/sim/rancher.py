@@ -92,10 +92,11 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
         else:
             fault = self.world._fault_for(req.method, req.path)
             if fault is not None and fault.kind == "hold":
-                if not self._hold(fault):
+                resp = self._route(req, m) if fault.reach_rancher else None
+                self._hold(fault)
+                if resp is None or self.world._stopping:
                     return None  # dropped unanswered, as a request whose client is gone
-                fault = None
-            if fault is None:
+            elif fault is None:
                 resp = self._route(req, m)
             else:
                 resp = fault.spoil(self._route(req, m) if fault.reach_rancher else None)
@@ -103,9 +104,8 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
             self.world.counters._answered(counter, resp.status)
         return resp
 
-    def _hold(self, fault) -> bool:
-        """Hold the request until the fault is removed (World.clear_faults or remove_fault); True: serve it then
-        (reach_rancher), False: drop it unhandled."""
+    def _hold(self, fault) -> None:
+        """Hold the answer (or, without reach_rancher, the unhandled request) until the fault is removed."""
         w = self.world
         with w._lock:
             if fault.times is not None:
@@ -114,7 +114,6 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
             w._notify()
         while not w.wait_for(lambda: w._stopping or all(f is not fault for f in w._faults), timeout=3600):
             pass
-        return fault.reach_rancher and not w._stopping
 
     # -- routing ------------------------------------------------------------------------------
 
