@@ -38,6 +38,7 @@ class Pending:
         self.files: list[str] = []
         self.tokens: dict[str, str] = {}  # login token -> its file
         self.request = ""  # the file of the login request in flight
+        self.requests: dict[str, RetiredToken] = {}  # file -> a request whose answer has not come (yet)
 
     def note(self, entries: list[RetiredToken]) -> str:
         """Write entries down durably in a new file; returns its path ("" when there is nothing to write)."""
@@ -58,9 +59,10 @@ class Pending:
 
     def sending(self, cluster: str = "") -> str:
         """A request that makes a token (a login: cluster "", or generateKubeconfig) is about to go: note it."""
-        return self.note(
-            [RetiredToken(cluster, ClusterToken(f"request-{temp_name('')[1:]}", minted=time.time()), "request")]
-        )
+        entry = RetiredToken(cluster, ClusterToken(f"request-{temp_name('')[1:]}", minted=time.time()), "request")
+        path = self.note([entry])
+        self.requests[path] = entry
+        return path
 
     def sending_login(self) -> None:
         self.request = self.sending("")
@@ -78,6 +80,7 @@ class Pending:
 
     def drop(self, path: str) -> None:
         """What the file names was kept or revoked: the file goes."""
+        self.requests.pop(path, None)
         if path in self.files:
             self.files.remove(path)
             _unlink(path)
@@ -91,12 +94,12 @@ class Pending:
 
     def abandon(self, client, err: BaseException) -> None:
         """A login failed: end the tokens noted; a file stays for each that did not end, and for a request whose
-        answer never came (Rancher may have made the token)."""
+        answer never came if its token could not be looked for."""
         from kubectl_ace.rancher import tokenapi
 
         if isinstance(err, AuthenticationFailed):
             self.drop(self.request)  # refused: Rancher made no token
-
+        self.unanswered(client)
         for token, path in list(self.tokens.items()):
             try:
                 tokenapi.logout(client, token)
@@ -106,6 +109,23 @@ class Pending:
                 continue  # Rancher does not answer: the file becomes an orphan that logout reads
             self.drop(path)
         self.tokens.clear()
+
+    def unanswered(self, client) -> None:
+        """Before this process ends: requests whose answers never came (cut, timed out) may have made tokens; look
+        for them with a login the store holds and revoke them. The requests are forgotten either way (best effort:
+        a failed command keeps nothing in the store)."""
+        if not self.requests:
+            return
+        try:
+            record = self.store.read(self.server)
+            if record is not None and record.logins:
+                probe = ServerRecord(self.server)
+                probe.logins, probe.pending = record.logins, list(self.requests.values())
+                revoke(client, probe, busy(self.store, self.server))
+        except AceError:
+            pass
+        for path in list(self.requests):
+            self.drop(path)
 
 
 def with_orphans(store, server: str, record: ServerRecord | None) -> ServerRecord | None:

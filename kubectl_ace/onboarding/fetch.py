@@ -124,6 +124,7 @@ def fetch(
             done += 1
             if progress:
                 progress(done, len(chosen))
+    noted.unanswered(client())  # a generateKubeconfig whose answer was cut may have made a token
     fetched = [r for r in results if r is not None]
     entries, current = _combine(fetched)
     return FetchResult(server, fetched, entries, current)
