@@ -164,13 +164,14 @@ def _saml_login(
         )
     finally:
         waiting.done()
-    bearer = keys.decrypt(body["token"])  # local work only: the token is written down before the next request
-    if pending is not None:
-        pending.login_token({"token": bearer})
-    # Deleted whatever it holds: nobody needs the encrypted copy at Rancher any more.
-    warning = saml.delete_token(client, providers.api, request_id)
-    if warning:
-        prompter.say(f"kubectl-ace: warning: {warning}")
+    try:
+        bearer = keys.decrypt(body["token"])  # local work only: the token is written down before the next request
+        if pending is not None:
+            pending.login_token({"token": bearer})
+    finally:  # deleted whatever it holds: nobody needs the encrypted copy at Rancher any more
+        warning = saml.delete_token(client, providers.api, request_id)
+        if warning:
+            prompter.say(f"kubectl-ace: warning: {warning}")
     return _login_record(client, dict(body, token=bearer), answer, provider["type"], None)
 
 
