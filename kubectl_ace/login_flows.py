@@ -1,7 +1,8 @@
 """The login flows, one per kind of auth provider: a password prompt, Rancher's SAML browser flow, Azure AD
 (device code or auth code + PKCE), and, for every other provider, the advice to log in with an API key.
 
-Each flow ends with a Login for the store; nothing is stored here.
+Each flow ends with a Login for the store; nothing is stored here but, the moment Rancher answers, its token as
+pending (pending.py): revoked by logout if this process is killed before the login is kept.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def interactive_login(
     prompter,
     options: LoginOptions,
     preferred: str | None = None,
+    pending=None,
 ) -> Login:
-    """Pick the provider, then run its flow."""
+    """Pick the provider, then run its flow; `pending` (a pending.Pending) notes the token as soon as it arrives."""
     providers = auth.discover(client)
     if not providers.items:
         raise RancherError(f"no auth provider is enabled on {client.server}")
@@ -96,10 +98,10 @@ def interactive_login(
             "a password; leave out --password-stdin"
         )
     if flow == "saml":
-        return _saml_login(client, providers, provider, prompter, options)
+        return _saml_login(client, providers, provider, prompter, options, pending)
     if flow == "azure":
-        return _azure_login(client, providers, provider, prompter, options)
-    return _password_login(client, providers, provider, user, password, prompter)
+        return _azure_login(client, providers, provider, prompter, options, pending)
+    return _password_login(client, providers, provider, user, password, prompter, pending)
 
 
 def api_key_advice(server: str, provider: dict) -> str:
@@ -112,7 +114,13 @@ def api_key_advice(server: str, provider: dict) -> str:
 
 
 def _password_login(
-    client: Client, providers: auth.Providers, provider: dict, user: str | None, password: str | None, prompter
+    client: Client,
+    providers: auth.Providers,
+    provider: dict,
+    user: str | None,
+    password: str | None,
+    prompter,
+    pending=None,
 ) -> Login:
     if not user or password is None:  # say what the prompts are for before the first of them
         prompter.say(f"Enter credentials for {provider['type']}")
@@ -121,7 +129,7 @@ def _password_login(
     if password is None:
         password = prompter.password(user)
     try:
-        answer = auth.password_login(client, providers, provider, user, password)
+        answer = auth.password_login(client, providers, provider, user, password, pending=pending)
     except AuthenticationFailed as err:
         raise AuthenticationFailed(
             f"Rancher at {client.server} refused the login of {user} "
@@ -130,7 +138,9 @@ def _password_login(
     return _login_record(client, answer.body, answer, provider["type"], user)
 
 
-def _saml_login(client: Client, providers: auth.Providers, provider: dict, prompter, options: LoginOptions) -> Login:
+def _saml_login(
+    client: Client, providers: auth.Providers, provider: dict, prompter, options: LoginOptions, pending=None
+) -> Login:
     """Rancher's browser flow: print and open the dashboard URL, poll for the encrypted token, decrypt it."""
     from kubectl_ace.rancher import saml
 
@@ -154,15 +164,20 @@ def _saml_login(client: Client, providers: auth.Providers, provider: dict, promp
         )
     finally:
         waiting.done()
-    # Deleted before decrypting: whatever it holds, nobody needs it at Rancher any more.
-    warning = saml.delete_token(client, providers.api, request_id)
-    if warning:
-        prompter.say(f"kubectl-ace: warning: {warning}")
-    bearer = keys.decrypt(body["token"])
+    try:
+        bearer = keys.decrypt(body["token"])  # local work only: the token is written down before the next request
+        if pending is not None:
+            pending.login_token({"token": bearer})
+    finally:  # deleted whatever it holds: nobody needs the encrypted copy at Rancher any more
+        warning = saml.delete_token(client, providers.api, request_id)
+        if warning:
+            prompter.say(f"kubectl-ace: warning: {warning}")
     return _login_record(client, dict(body, token=bearer), answer, provider["type"], None)
 
 
-def _azure_login(client: Client, providers: auth.Providers, provider: dict, prompter, options: LoginOptions) -> Login:
+def _azure_login(
+    client: Client, providers: auth.Providers, provider: dict, prompter, options: LoginOptions, pending=None
+) -> Login:
     """Azure AD: an id_token by device code (default) or auth code + PKCE, then Rancher's login with it."""
     from kubectl_ace.rancher import azure
 
@@ -196,7 +211,7 @@ def _azure_login(client: Client, providers: auth.Providers, provider: dict, prom
             )
         finally:
             waiting.done()
-    answer = azure.rancher_login(client, providers, provider, id_token)
+    answer = azure.rancher_login(client, providers, provider, id_token, pending=pending)
     return _login_record(client, answer.body, answer, provider["type"], None)
 
 
@@ -291,11 +306,13 @@ def check_api_key(client: Client, api_key: str) -> Login:
     )
 
 
-def with_ttl(client: Client, login: Login, ttl_seconds: float) -> Login:
+def with_ttl(client: Client, login: Login, ttl_seconds: float, pending=None) -> Login:
     """Swap the login token for one with the TTL asked for (login tokens get Rancher's default TTL)."""
     from kubectl_ace.rancher.clock import local_expiry
 
     answer, _ = tokenapi.mint(client, login.token, None, int(ttl_seconds * 1000), "kubectl-ace login", tokenapi.V3)
+    if pending is not None:
+        pending.login_token(answer.body)
     if login.origin == "login":
         revoke_quietly(client, answer.body["token"], login.token, login.token_id)
     return Login(

@@ -2,7 +2,8 @@
 
 The story of a login: find the providers, pick one, run its flow (login_flows), keep the result.
 From the exec path a login runs only when someone can answer, and one at a time per server.
-Nothing is stored until a login has fully succeeded.
+Nothing is stored until a login has fully succeeded; only its token is written down at once as pending (pending.py),
+for logout to revoke if this process is killed before the login is kept.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kubectl_ace import connect, login_flows, process_marks
+from kubectl_ace import connect, login_flows, pending, process_marks
 from kubectl_ace.errors import AceError, AuthenticationFailed, NotLoggedIn
 from kubectl_ace.output import local_time
 from kubectl_ace.rancher import tokenapi
@@ -44,24 +45,31 @@ def log_in(
 
     server = normalize_server(server)
     client = connect.rancher_client(store, server, connect.Trust(cacert_pem, insecure), connect.SLOW_TIMEOUTS)
-    if api_key is not None:
-        login = login_flows.check_api_key(client, api_key)
-    else:
-        try:
-            login = login_flows.interactive_login(
-                client,
-                provider,
-                user,
-                password,
-                prompter or TerminalPrompter(),
-                options or login_flows.LoginOptions(),
-                preferred,
-            )
-        except KeyboardInterrupt:
-            raise login_flows.LoginInterrupted("the login was interrupted; nothing was saved") from None
-    if ttl_seconds:
-        login = login_flows.with_ttl(client, login, ttl_seconds)
-    previous = store.save_login(server, login, cacert_pem, insecure)
+    noted = pending.Pending(store, server, cacert_pem, insecure)
+    try:
+        if api_key is not None:
+            login = login_flows.check_api_key(client, api_key)
+        else:
+            try:
+                login = login_flows.interactive_login(
+                    client,
+                    provider,
+                    user,
+                    password,
+                    prompter or TerminalPrompter(),
+                    options or login_flows.LoginOptions(),
+                    preferred,
+                    noted,
+                )
+            except KeyboardInterrupt:
+                raise login_flows.LoginInterrupted("the login was interrupted; nothing was saved") from None
+        if ttl_seconds:
+            login = login_flows.with_ttl(client, login, ttl_seconds, noted)
+        previous = store.save_login(server, login, cacert_pem, insecure)
+    except BaseException as err:
+        noted.abandon(client, err)  # the login failed: a token Rancher made ends (or stays noted for logout)
+        raise
+    noted.kept()
     if previous and previous.token and previous.origin == "login" and previous.token != login.token:
         # The replaced login ends itself: with our token the delete would fail once a parallel login
         # replaced (and revoked) ours in turn, leaving it live. Until it is gone it stays retired.
@@ -69,6 +77,7 @@ def log_in(
             store.drop_retired(server, {previous.token})
     # Rancher may have been upgraded since the last login: decide the token API afresh.
     store.remember_token_api(server, tokenapi.detect(client))
+    pending.settle(client, store, server)  # what killed processes of this server were handed and never kept
     return login
 
 
@@ -152,11 +161,13 @@ def log_out(server: str, store: Store, cluster: str | None = None) -> LogoutResu
     """
     server = normalize_server(server)
     result = LogoutResult(server)
-    record = store.with_orphans(server, store.read(server))  # killed writers' temp files hold live tokens too
+    record = pending.with_orphans(store, server, store.read(server))  # killed writers' temp files hold live tokens too
     if record is None:
         return result
     client = connect.rancher_client(store, server, connect.trust_for(record))
     try:
+        if cluster is None:  # before the logins end: their tokens delete what a killed fetch was handed
+            result.revoked += pending.revoke(client, record, pending.busy(store, server))[0]
         for login in record.logins.values():
             revoke_login(client, login, cluster, result)
     except AceError as err:  # Rancher does not answer: the rest expire on their own

@@ -249,7 +249,11 @@ class Login:
 
 
 class RetiredToken:
-    """A token the tool replaced that Rancher may still accept: a cluster token, or a login token ("login")."""
+    """A token the tool replaced that Rancher may still accept: a cluster token, or a login token ("login").
+
+    As a pending entry (ServerRecord.pending) also a Kubeconfig object ("kubeconfig"; `entry.token` is its name) or
+    a request that makes a token ("request"; `entry.minted` is when it was sent, `cluster` what it was for).
+    """
 
     __slots__ = ("cluster", "entry", "kind")
 
@@ -265,7 +269,8 @@ class RetiredToken:
         entry = ClusterToken.from_dict({k: v for k, v in data.items() if k not in ("cluster", "kind")})
         if entry is None:
             return None
-        return cls(str(data.get("cluster") or ""), entry, "login" if data.get("kind") == "login" else "cluster")
+        kind = data.get("kind") if data.get("kind") in ("login", "kubeconfig", "request") else "cluster"
+        return cls(str(data.get("cluster") or ""), entry, str(kind))
 
     def to_dict(self) -> dict:
         return {**self.entry.to_dict(), "cluster": self.cluster, "kind": self.kind}
@@ -274,8 +279,8 @@ class RetiredToken:
 class ServerRecord:
     """Everything the store keeps for one Rancher server."""
 
-    __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra", "token_api")
-    FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins", "token_api")
+    __slots__ = ("server", "cacert", "insecure", "current_user", "logins", "extra", "token_api", "pending")
+    FIELDS = ("version", "server", "cacert", "insecure", "current_user", "logins", "token_api", "pending")
 
     def __init__(
         self,
@@ -294,6 +299,8 @@ class ServerRecord:
         self.logins: dict[str, Login] = logins or {}
         self.extra = extra or {}
         self.token_api = token_api  # "v3" or "ext": which API mints cluster tokens here; "" = not known yet
+        # Secrets Rancher handed a process killed before it kept them (pending.py): to revoke, never to use.
+        self.pending: list[RetiredToken] = []
 
     @classmethod
     def from_dict(cls, data: dict) -> ServerRecord:
@@ -302,7 +309,7 @@ class ServerRecord:
             for name, item in (data.get("logins") or {}).items()
             if isinstance(item, dict)
         }
-        return cls(
+        record = cls(
             str(data.get("server") or ""),
             data.get("cacert") or None,
             bool(data.get("insecure")),
@@ -311,6 +318,12 @@ class ServerRecord:
             {k: v for k, v in data.items() if k not in cls.FIELDS},
             str(data.get("token_api") or ""),
         )
+        pending = data.get("pending")
+        for item in pending if isinstance(pending, list) else ():
+            old = RetiredToken.from_dict(item)
+            if old is not None:
+                record.pending.append(old)
+        return record
 
     def to_dict(self, version: int) -> dict:
         data = dict(self.extra)
@@ -323,6 +336,8 @@ class ServerRecord:
             token_api=self.token_api,
             logins={name: login.to_dict() for name, login in self.logins.items()},
         )
+        if self.pending:
+            data["pending"] = [old.to_dict() for old in self.pending]
         return data
 
     def keep_orphaned(self, found: list[ServerRecord], now: float) -> None:
@@ -343,6 +358,22 @@ class ServerRecord:
                     home.retire(key, entry, now)
                 for old in lost.retired:
                     home.retire(old.cluster, old.entry, now, old.kind)
+            for old in orphan.pending:
+                self.keep_pending(old, now)
+
+    def keep_pending(self, old: RetiredToken, now: float) -> None:
+        """Keep a secret a killed process was handed, unless it has expired or a login here holds it already."""
+        if old.entry.expires is not None and old.entry.expires <= now:
+            return
+        known = [entry.entry.token for entry in self.pending]
+        if old.entry.token not in known and not any(login.holds(old.entry.token) for login in self.logins.values()):
+            self.pending.append(old)
+
+    def prune(self, now: float) -> None:
+        """Forget retired and pending tokens that have expired or are in use again."""
+        for login in self.logins.values():
+            login.prune_retired(now)
+        self.pending = [old for old in self.pending if old.entry.expires is None or old.entry.expires > now]
 
     def login(self, user: str | None = None) -> Login | None:
         """The login for --user (a username or user id), else the current one, else the only one.

@@ -14,7 +14,7 @@ import time
 
 from kubectl_ace import jsonlite
 from kubectl_ace.errors import StoreError
-from kubectl_ace.files import ensure_private_dir, orphans, remove_orphans, write_atomic
+from kubectl_ace.files import ensure_private_dir, is_running, orphans, remove_orphans, write_atomic, writer_of
 from kubectl_ace.records import ClusterToken, Login, ServerRecord
 from kubectl_ace.urls import server_key
 
@@ -174,7 +174,8 @@ class Store:
         return parse(path, text, server)
 
     def servers(self) -> list[str]:
-        """Every server with a record, in name order; corrupt files are skipped."""
+        """Every server with a record or a killed writer's temp file (it may hold secrets to revoke), in name order;
+        corrupt files are skipped."""
         folder = os.path.join(self.directory, "servers")
         try:
             names = sorted(os.listdir(folder))
@@ -184,22 +185,23 @@ class Store:
             raise StoreError(not_a_directory(self.directory)) from None
         found = []
         for name in names:
-            if not name.endswith(".json"):
+            pid = writer_of(name)
+            if not name.endswith(".json") and (pid is None or is_running(pid)):
                 continue
             try:
                 with open(os.path.join(folder, name), encoding="utf-8") as handle:
                     found.append(str(jsonlite.loads(handle.read())["server"]))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-        return found
+        return list(dict.fromkeys(found))
 
-    def update(self, server: str, change, *, reset_corrupt: bool = False) -> ServerRecord | None:
+    def update(self, server: str, change, *, reset_corrupt: bool = False, forget: bool = False) -> ServerRecord | None:
         """Apply `change(record or None) -> record or None` under the server's lock and save it atomically.
 
-        Returning None deletes the record. With reset_corrupt a corrupt file is kept aside as
-        `<file>.corrupt-<time>` and the change starts from nothing; otherwise it raises StoreError.
-        Tokens in temp files of killed writers are kept as retired (for logout) before those files go.
-        """
+        Returning None deletes the record (and, with forget, the killed writers' temp files logout revoked). With
+        reset_corrupt a corrupt file is kept aside as `<file>.corrupt-<time>` and the change starts from nothing;
+        otherwise it raises StoreError. Tokens in temp files of killed writers are kept as retired or pending
+        (for logout) before those files go."""
         path = self.server_file(server)
         self.ensure("servers")
         with self.lock(server_key(server)):
@@ -220,28 +222,18 @@ class Store:
             if record is None:
                 if current is not None:
                     os.unlink(path)
-                remove_orphans(os.path.dirname(path), of=path)  # logout revoked what they held
+                if forget:  # logout revoked what they held; any other change leaves them for the next write
+                    remove_orphans(os.path.dirname(path), of=path)
                 return None
             record.server = server
             now = time.time()
             record.keep_orphaned(read_orphans(left, server), now)
-            for login in record.logins.values():
-                login.prune_retired(now)
+            record.prune(now)
             import json
 
             text = json.dumps(record.to_dict(FORMAT_VERSION), indent=1, sort_keys=True) + "\n"
             write_atomic(path, text.encode(), orphaned=left)
             return record
-
-    def with_orphans(self, server: str, record: ServerRecord | None) -> ServerRecord | None:
-        """The record plus the tokens found in temp files of killed writers, as retired ones (for logout to revoke)."""
-        path = self.server_file(server)
-        found = read_orphans(orphans(os.path.dirname(path), of=path), server)
-        if not found:
-            return record
-        merged = record or ServerRecord(server)
-        merged.keep_orphaned(found, time.time())
-        return merged
 
     # --- the edits ---
 
@@ -326,7 +318,7 @@ class Store:
             self.update(server, drop)
 
     def delete(self, server: str) -> None:
-        self.update(server, lambda current: None)
+        self.update(server, lambda current: None, forget=True)
 
     def drop_cluster(self, server: str, cluster: str) -> None:
         """Forget every login's token for one cluster; the logins stay."""

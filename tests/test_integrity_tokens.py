@@ -178,3 +178,123 @@ def test_logout_revokes_an_ext_token_minted_but_never_written_down(make_user, ve
     forget_cluster_tokens(user)
     assert user.ace("logout", "--all").returncode == 0
     assert live(user.world) == []
+
+
+# --- what Rancher handed a process killed before it could keep it (the next request is held: the kill lands there) ---
+
+def start(sandbox, *args: str, stdin: str = ""):
+    """kubectl-ace ARGS in a session of its own, to be killed."""
+    import subprocess
+    process = subprocess.Popen(["kubectl-ace", *args], env=sandbox.env, stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+    process.stdin.write(stdin)
+    process.stdin.close()
+    return process
+
+
+def kill_when_held(world, process, fault) -> None:
+    """kill -9 once the request after Rancher's answer is held (the process is then in the window), then go on."""
+    import os
+    import signal
+    try:
+        assert world.wait_for(lambda: fault.held > 0, timeout=30), "the held request never came"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        world.remove_fault(fault)
+
+
+def login_args(world) -> tuple[str, ...]:
+    return ("login", "--server", world.rancher_url, "--user", "admin", "--password-stdin",
+            "--cacert", str(world.rancher_ca_file))
+
+
+def killed_after_the_login_answer(sandbox, world) -> None:
+    """A login killed after Rancher answered it, while it asks who logged in (Rancher ≥ 2.13 sends no user id)."""
+    before = len(live(world))
+    held = world.add_fault("hold", "/v3/users", "GET")
+    kill_when_held(world, start(sandbox, *login_args(world), stdin=PASSWORD + "\n"), held)
+    assert len(live(world)) == before + 1  # Rancher made the login token
+
+
+def test_logout_revokes_the_token_of_a_login_killed_right_after_rancher_answered(sandbox, world):
+    killed_after_the_login_answer(sandbox, world)
+    assert sandbox.stored() is None  # nothing is stored as a login: the token is only noted for revocation
+    refused = sandbox.ace(*token_args(world))
+    assert refused.returncode != 0 and "not logged in" in refused.stderr
+    result = sandbox.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert live(world) == [] and revoked_count(result.stderr) == 1
+    assert list((sandbox.store / "servers").iterdir()) == []
+
+
+def test_the_next_login_revokes_the_token_of_a_killed_login(logged_in, world):
+    killed_after_the_login_answer(logged_in, world)  # a second login token, beside the fixture's
+    logged_in.login()
+    assert [token["name"] for token in live(world)] == [logged_in.stored_login()["token_id"]]
+    assert "pending" not in logged_in.stored()
+
+
+def test_logout_revokes_the_tokens_of_a_fetch_killed_after_generate_kubeconfig(logged_in, world):
+    # The fetch's revocation of what Rancher generated is held, and dropped once the fetch is killed.
+    held = world.add_fault("hold", "/v3/tokens/", "DELETE", reach_rancher=False)
+    kill_when_held(world, start(logged_in, "kubeconfig", f"--server={world.rancher_url}", "c-m-prod0001"), held)
+    assert len(live(world, clusterId="c-m-prod0001")) == 1  # generateKubeconfig's
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert live(world) == []
+
+
+def kill_a_fetch_of_a_kubeconfig_object(sandbox, world) -> None:
+    """A fetch on a Rancher without generateKubeconfig, killed after it created an ext Kubeconfig object."""
+    world.norman_kubeconfig = False
+    held = world.add_fault("hold", "/v1/ext.cattle.io.kubeconfigs/", "DELETE", reach_rancher=False)
+    kill_when_held(world, start(sandbox, "kubeconfig", f"--server={world.rancher_url}", "c-m-prod0001"), held)
+    [kubeconfig] = world.kubeconfigs()
+    assert set(kubeconfig["status"]["tokens"]) <= {token["name"] for token in live(world)}
+
+
+def test_logout_deletes_the_kubeconfig_object_of_a_killed_fetch(logged_in, world):
+    kill_a_fetch_of_a_kubeconfig_object(logged_in, world)
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert world.kubeconfigs() == [] and live(world) == []
+
+
+def test_logout_finds_the_kubeconfig_object_of_a_fetch_killed_before_it_noted_it_by_its_marker(logged_in, world):
+    kill_a_fetch_of_a_kubeconfig_object(logged_in, world)
+    [kubeconfig] = world.kubeconfigs()
+    assert f"(login {logged_in.stored_login()['token_id']})" in kubeconfig["spec"]["description"]
+    for orphan in (logged_in.store / "servers").glob("*.tmp"):
+        orphan.unlink()  # as if killed between Rancher's answer and the write
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert world.kubeconfigs() == [] and live(world) == []
+
+
+# --- killed after Rancher made the token, before its answer came: only the request's trace is written down ---
+
+def test_logout_revokes_the_token_of_a_login_killed_before_rancher_s_answer_came(logged_in, world):
+    own = world.create_token("admin", cluster_id="c-m-prod0001")  # an API key made in the UI meanwhile
+    held = world.add_fault("hold", "/v1-public/login", "POST")  # Rancher makes the token; its answer is held
+    kill_when_held(world, start(logged_in, *login_args(world), stdin=PASSWORD + "\n"), held)
+    assert len(live(world)) == 3
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert [token["name"] for token in live(world)] == [own.split(":")[0]]
+
+
+def test_the_next_login_revokes_the_token_of_a_login_killed_before_rancher_s_answer_came(logged_in, world):
+    held = world.add_fault("hold", "/v1-public/login", "POST")
+    kill_when_held(world, start(logged_in, *login_args(world), stdin=PASSWORD + "\n"), held)
+    logged_in.login()
+    assert [token["name"] for token in live(world)] == [logged_in.stored_login()["token_id"]]
+
+
+def test_logout_revokes_the_token_of_a_fetch_killed_before_generate_kubeconfig_answered(logged_in, world):
+    held = world.add_fault("hold", "/v3/clusters/c-m-prod0001", "POST")
+    kill_when_held(world, start(logged_in, "kubeconfig", f"--server={world.rancher_url}", "c-m-prod0001"), held)
+    assert len(live(world, clusterId="c-m-prod0001")) == 1
+    result = logged_in.ace("logout", "--all")
+    assert result.returncode == 0, result.stderr
+    assert live(world) == []

@@ -1,4 +1,9 @@
-"""Fetching kubeconfigs from Rancher: generateKubeconfig per chosen cluster, converted, its tokens revoked."""
+"""Fetching kubeconfigs from Rancher: generateKubeconfig per chosen cluster, converted, its tokens revoked.
+
+What Rancher made for a cluster (generateKubeconfig's tokens, or an ext Kubeconfig object) is written down as
+pending (pending.py) before anything else, and forgotten once revoked: a fetch killed in between leaks nothing
+logout cannot find. A Kubeconfig object's description also carries the login's marker, which logout sweeps.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from kubectl_ace import connect, kubeconfig_files
+from kubectl_ace import connect, kubeconfig_files, pending
 from kubectl_ace.errors import AceError, AuthenticationFailed, NotLoggedIn, RancherError, UsageError
 from kubectl_ace.onboarding.conversion import convert_data
 from kubectl_ace.onboarding.plan import user_kind
@@ -88,6 +93,7 @@ def fetch(
         raise NotLoggedIn(f"{why}; run: kubectl ace login --server {server}")
     login_token = login.token
     trust = connect.trust_for(record)
+    noted = pending.Pending(store, server, trust.cacert, trust.insecure)
     local = threading.local()
 
     def client():
@@ -108,7 +114,7 @@ def fetch(
 
     def one(index: int) -> Fetched:
         cluster = chosen[index]
-        return _fetch_one(client(), login_token, cluster.id, cluster.display, cluster.generate)
+        return _fetch_one(client(), login_token, cluster.id, cluster.display, cluster.generate, noted, login.token_id)
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
@@ -118,13 +124,17 @@ def fetch(
             done += 1
             if progress:
                 progress(done, len(chosen))
+    noted.unanswered(client())  # a generateKubeconfig whose answer was cut may have made a token
     fetched = [r for r in results if r is not None]
     entries, current = _combine(fetched)
     return FetchResult(server, fetched, entries, current)
 
 
-def _fetch_one(client, login_token: str, cluster_id: str, name: str, generate: bool = True) -> Fetched:
-    """generateKubeconfig (or the ext Kubeconfig API where it is gone) → convert; then revoke what Rancher made.
+def _fetch_one(
+    client, login_token: str, cluster_id: str, name: str, generate: bool, noted: pending.Pending, login_id: str
+) -> Fetched:
+    """generateKubeconfig (or the ext Kubeconfig API where it is gone) → note → convert; then revoke what Rancher
+    made and forget the note (kept when Rancher would not revoke: logout tries again).
 
     The ext Kubeconfig object is deleted, which deletes its tokens; Norman's tokens are deleted one by one.
     A revocation counts only when Rancher answered it with 2xx.
@@ -133,14 +143,18 @@ def _fetch_one(client, login_token: str, cluster_id: str, name: str, generate: b
     from kubectl_ace.rancher import extkubeconfigs, tokenapi
 
     item = Fetched(cluster_id, name)
-    text = ""
+    text = note = ""
     tokens: list[str] = []
     made: extkubeconfigs.Created | None = None
     try:
         if generate:
+            request = noted.sending(cluster_id)
             text = clusters_api.generate_kubeconfig(client, login_token, cluster_id)
+            note = noted.note(pending.generated_tokens(cluster_id, TOKEN_LINE.findall(text)))
+            noted.drop(request)
         else:
-            made = extkubeconfigs.create(client, login_token, [cluster_id])
+            made = extkubeconfigs.create(client, login_token, [cluster_id], tokenapi.marker(login_id))
+            note = noted.note([pending.kubeconfig_object(made.name, made.tokens)])
             text = made.value
         label = f"the kubeconfig Rancher generated for cluster {name} ({cluster_id})"
         conversion = convert_data(kubeconfig_files.parse(text, label), label)
@@ -167,6 +181,8 @@ def _fetch_one(client, login_token: str, cluster_id: str, name: str, generate: b
                     item.revoked += 1
                 else:
                     item.unrevoked.append(token_id_of(token))
+        if not item.unrevoked:
+            noted.drop(note)
     return item
 
 

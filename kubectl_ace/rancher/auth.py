@@ -100,9 +100,16 @@ def password_login(
     username: str,
     password: str,
     response_type: str = "kubeconfig",
+    pending=None,
 ) -> Response:
-    """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token)."""
+    """Log in with a password provider; 201 with a token (≥2.13 small body or ≤2.12 Norman token).
+
+    `pending` (a pending.Pending) notes the request before it goes and the token before anything else happens."""
     body = {"type": provider["type"], "responseType": response_type, "username": username, "password": password}
+    if pending is not None:
+        pending.sending_login()
     answer = client.request("POST", login_path(providers, provider), body=body, expect=(201,))
+    if pending is not None:
+        pending.login_token(answer.body)
     check_login_answer(client, answer)
     return answer

@@ -307,12 +307,23 @@ def redeem_code(idp: IdentityProvider, code: str, redirect_uri: str, verifier: s
 
 
 def rancher_login(
-    client: Client, providers: auth.Providers, provider: dict, id_token: str, response_type: str = "kubeconfig"
+    client: Client,
+    providers: auth.Providers,
+    provider: dict,
+    id_token: str,
+    response_type: str = "kubeconfig",
+    pending=None,
 ) -> Response:
-    """POST the id_token to Rancher's login (v1, or the v3 route); 201 with a token as for passwords."""
+    """POST the id_token to Rancher's login (v1, or the v3 route); 201 with a token as for passwords.
+
+    `pending` notes the request and its token, as for password logins."""
     body = {"type": provider["type"], "responseType": response_type, "id_token": id_token}
+    if pending is not None:
+        pending.sending_login()
     try:
         answer = client.request("POST", auth.login_path(providers, provider), body=body, expect=(201,), allow=(403,))
+        if pending is not None:
+            pending.login_token(answer.body)
     except AuthenticationFailed:
         raise AuthenticationFailed(
             f"Rancher at {client.server} refused the Azure AD sign-in (authentication "

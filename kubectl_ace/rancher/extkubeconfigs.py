@@ -20,13 +20,19 @@ class Created:
         self.tokens = tokens
 
 
-def create(client: Client, token: str, cluster_ids: list[str]) -> Created:
-    """POST a Kubeconfig for the clusters, without the default entry (honoured from 2.15 on)."""
+DESCRIPTION = "kubectl-ace onboarding"
+
+
+def create(client: Client, token: str, cluster_ids: list[str], mark: str = "") -> Created:
+    """POST a Kubeconfig for the clusters, without the default entry (honoured from 2.15 on).
+
+    `mark` (the login's marker) goes into the description, which Rancher keeps: logout finds the object by it."""
+    description = f"{DESCRIPTION} {mark}" if mark else DESCRIPTION
     body = {
         "apiVersion": "ext.cattle.io/v1",
         "kind": "Kubeconfig",
         "metadata": {"generateName": "kubeconfig-"},
-        "spec": {"clusters": cluster_ids, "includeDefaultEntry": False, "description": "kubectl-ace onboarding"},
+        "spec": {"clusters": cluster_ids, "includeDefaultEntry": False, "description": description},
     }
     answer = client.request("POST", KUBECONFIGS, token=token, body=body, expect=(201, 200))
     obj = mapping(answer.body)
@@ -44,3 +50,18 @@ def delete(client: Client, token: str, name: str) -> bool:
         "DELETE", f"{KUBECONFIGS}/{quote(name, safe='')}", token=token, expect=(200, 204), allow=(404,)
     )
     return answer.status != 404
+
+
+def sweep(client: Client, token: str, marks: list[str]) -> int:
+    """Delete the user's Kubeconfig objects whose description has one of the marks (a fetch was killed before it
+    deleted them); returns how many tokens died with them (one per object when Rancher does not list them)."""
+    answer = client.request("GET", KUBECONFIGS, token=token, allow=(403, 404, 405))
+    items = answer.body.get("data") or answer.body.get("items") or [] if isinstance(answer.body, dict) else []
+    deleted = 0
+    for item in items if answer.status == 200 and isinstance(items, list) else []:
+        obj = mapping(item)
+        description = str(mapping(obj.get("spec")).get("description") or "")
+        name = str(mapping(obj.get("metadata")).get("name") or obj.get("id") or "")
+        if name and any(mark in description for mark in marks) and delete(client, token, name):
+            deleted += len(mapping(obj.get("status")).get("tokens") or []) or 1
+    return deleted

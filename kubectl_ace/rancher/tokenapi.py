@@ -107,7 +107,9 @@ def sweep(client: Client, login_token: str, login_token_ids: set[str], keep: set
         spec, meta = exttokens.mapping(item).get("spec"), exttokens.mapping(item).get("metadata")
         if ours(exttokens.mapping(spec).get("description")):
             found[str(exttokens.mapping(meta).get("name") or "")] = EXT
-    deleted = 0
+    from kubectl_ace.rancher import extkubeconfigs
+
+    deleted = extkubeconfigs.sweep(client, login_token, marks)  # a killed fetch's objects (their tokens die too)
     for name, api in found.items():
         if name and name not in keep:
             gone = (

@@ -20,7 +20,7 @@ POST /settings                    {"kubeconfig-generate-token": "false"}
 POST /switches                    {"v3_tokens": false, "ext_login": true, "norman_kubeconfig": false,
                                    "kube_api_auth_strips_ext": true, …any versions.Features field}
 POST /sync-delay                  {"seconds": 15, "cluster": "<id>" | null}
-POST /fault                       {"kind": "cut|garbage|empty|huge|wrong-type|html", "path": "/v3/tokens",
+POST /fault                       {"kind": "cut|garbage|empty|huge|wrong-type|html|hold", "path": "/v3/tokens",
                                    "method": "POST", "times": 1, "reach_rancher": true}
 POST /faults/clear
 POST /cluster/<id>/endpoint/<ep>/html  {"on": true}

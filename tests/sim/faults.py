@@ -1,4 +1,7 @@
-"""Bad answers on chosen Rancher endpoints: a body cut mid-way, garbage, empty, huge, wrong-type JSON, an HTML page."""
+"""Bad answers on chosen Rancher endpoints: a body cut mid-way, garbage, empty, huge, wrong-type JSON, an HTML page;
+and "hold": the answer waits (as from a Rancher slow on that path) until the fault is removed; with reach_rancher
+Rancher has handled the request (a token is made) and the answer is sent then, without it the request is dropped
+unhandled."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Optional
 from .listener import Response
 from .responses import PORTAL_PAGE
 
-FAULT_KINDS = ("cut", "garbage", "empty", "huge", "wrong-type", "html")
+FAULT_KINDS = ("cut", "garbage", "empty", "huge", "wrong-type", "html", "hold")
 GARBAGE = b"\x00\x89PNG\r\n\x1a\n{{{ not json at all"
 HUGE_BYTES = 16 * 1024 * 1024
 
@@ -24,6 +27,7 @@ class Fault:
     times: Optional[int] = None  # how many more requests it hits
     reach_rancher: bool = True   # True: Rancher handles the request (tokens get minted), then the answer is spoiled
     body: Optional[bytes] = None  # wrong-type: the JSON to send instead (default a list)
+    held: int = 0                # hold: how many requests it has held so far
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

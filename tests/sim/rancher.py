@@ -91,13 +91,29 @@ class RancherServer(PublicAPI, NormanAPI, ExtTokensAPI, ExtKubeconfigAPI):
             resp = Response(200, PORTAL_PAGE, "text/html; charset=utf-8")
         else:
             fault = self.world._fault_for(req.method, req.path)
-            if fault is None:
+            if fault is not None and fault.kind == "hold":
+                resp = self._route(req, m) if fault.reach_rancher else None
+                self._hold(fault)
+                if resp is None or self.world._stopping:
+                    return None  # dropped unanswered, as a request whose client is gone
+            elif fault is None:
                 resp = self._route(req, m)
             else:
                 resp = fault.spoil(self._route(req, m) if fault.reach_rancher else None)
         if resp is not None:
             self.world.counters._answered(counter, resp.status)
         return resp
+
+    def _hold(self, fault) -> None:
+        """Hold the answer (or, without reach_rancher, the unhandled request) until the fault is removed."""
+        w = self.world
+        with w._lock:
+            if fault.times is not None:
+                fault.times -= 1
+            fault.held += 1
+            w._notify()
+        while not w.wait_for(lambda: w._stopping or all(f is not fault for f in w._faults), timeout=3600):
+            pass
 
     # -- routing ------------------------------------------------------------------------------
 

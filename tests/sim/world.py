@@ -379,6 +379,12 @@ class World(TokenStore, TokenSync):
             self._notify()
         return fault
 
+    def remove_fault(self, fault: Fault) -> None:
+        """Remove one fault (a held request goes on)."""
+        with self._lock:
+            self._faults[:] = [f for f in self._faults if f is not fault]
+            self._notify()
+
     def clear_faults(self) -> None:
         """Remove every fault."""
         with self._lock:
