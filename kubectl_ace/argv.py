@@ -3,8 +3,6 @@
 Both flag forms are read everywhere: `--name=value` and `--name value`.
 """
 
-from __future__ import annotations
-
 
 def flag_values(argv: list[str], names: tuple[str, ...] | set[str]) -> dict[str, str | None]:
     """The last value of each of `names` in argv (None when absent)."""

@@ -1,7 +1,5 @@
 """Argument parsing and dispatch; each command's module is imported only when it runs."""
 
-from __future__ import annotations
-
 import sys
 
 from kubectl_ace import argv as argv_reader

@@ -1,7 +1,5 @@
 """`kubectl-ace token`: the exec credential command kubectl runs on every call."""
 
-from __future__ import annotations
-
 import sys
 import time
 
