@@ -44,6 +44,17 @@ def subcommand_at(argv: list[str], word: str, value_flags: tuple[str, ...]) -> i
     return None
 
 
+def subcommand(argv: list[str], value_flags: tuple[str, ...]) -> str | None:
+    """The subcommand: the first argument that is neither a flag nor the value of one of value_flags."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if not arg.startswith("-"):
+            return arg
+        index += 2 if arg in value_flags else 1
+    return None
+
+
 def parse(argv: list[str], value_flags: dict[str, str], bool_flags: dict[str, str]) -> tuple[dict, list[str]]:
     """Known flags into {key: value or True}, and what is left over (unknown flags, positionals) in order."""
     options: dict = {}

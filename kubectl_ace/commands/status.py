@@ -9,8 +9,6 @@ from kubectl_ace import endpoints, kubeconfig_files, output, survey
 from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 
-HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy, used, and ready for an outage"
-
 EXAMPLES = """\
   kubectl ace status                 the current context's cluster: each endpoint, the one kubectl would use
   kubectl ace status --all           every Rancher cluster in the kubeconfig, and which are outage-ready

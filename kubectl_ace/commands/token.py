@@ -8,8 +8,6 @@ from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 from kubectl_ace.urls import checked_server
 
-HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
-
 EXAMPLES = """\
   kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234
   kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234 --force-refresh"""
