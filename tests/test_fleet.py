@@ -182,3 +182,44 @@ def test_the_exec_path_index_copies_no_credential_into_the_store(tmp_path):
         "https://fleet-0001.example.invalid"  # an edit beyond current-context rebuilds it
 
 
+
+
+def test_an_index_replaced_after_its_names_were_read_is_not_read_at_their_offsets(tmp_path):
+    """The exec path reads an index's names, then one cluster's info at the offset they give: another process
+    rebuilding the index in between (a new file) must make that read give nothing, never another cluster's bytes."""
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(5)
+    path.write_text(text)
+    kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")  # builds the index
+    names_read = kubeconfig_index.file_index(store, str(path))
+    assert names_read is not None and names_read.infos is None  # from the stored index: infos are read on demand
+    assert json.loads(names_read.info("fleet-0002-fqdn"))["server"] == "https://fleet-0002.fleet.invalid"
+    # Another process rebuilds it for a changed file: each cluster's info now starts 8 bytes further on.
+    path.write_text(text.replace("https://fleet-0001.fleet.invalid", "https://fleet-0001.fleet.invalid.example"))
+    assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
+        "https://fleet-0002.fleet.invalid"
+    assert names_read.info("fleet-0002-fqdn") is None
+
+
+def test_the_exec_path_index_reads_the_names_and_one_cluster_not_the_whole_index(tmp_path, monkeypatch):
+    """With 200 clusters the index is ~1 MB (each ACE cluster's CA): the exec path reads ~1/20 of it."""
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(200))
+    kubeconfig_index.cluster_info(store, [str(path)], "fleet-0000")
+    [index_file] = (tmp_path / "store").rglob("*.idx")
+    read = []
+    real_open = open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(index_file):
+            real_read = handle.read
+            handle.read = lambda *a: (lambda data: (read.append(len(data)), data)[1])(real_read(*a))
+        return handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    info = kubeconfig_index.cluster_info(store, [str(path)], "fleet-0150-fqdn")
+    assert info["server"] == "https://fleet-0150.fleet.invalid"
+    assert 0 < sum(read) < index_file.stat().st_size / 10
