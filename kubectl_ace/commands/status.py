@@ -26,13 +26,14 @@ def run(args) -> int:
 
     store = Store(getattr(args, "store", None))
     config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
-    if args.all:
-        contexts = endpoints.rancher_contexts(config)
+    if args.all:  # every cluster in one pass over the kubeconfig (per context would be quadratic in a fleet)
+        clusters = endpoints.all_rancher_endpoints(config)
+        contexts: list[str] = []
     else:
         contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
-    if not contexts or not contexts[0]:
+        clusters = []
+    if not args.all and (not contexts or not contexts[0]):
         raise UsageError("no current context; name one or pass --all")
-    clusters = []
     for context in contexts:
         config.context(context)
         found = endpoints.rancher_endpoints(config, context)
