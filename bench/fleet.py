@@ -110,9 +110,10 @@ def offline(args, ace: str, report: dict) -> None:
         root = Path(tmp)
         store = root / "store"
         seed_store(str(store))
-        # The fleet's proxy health is fresh too, so the guard on a fleet context reads state and goes on.
-        health.remember(Store(str(store)), SERVER, {f"proxy:c-m-{k:08x}": health.Result(f"proxy:c-m-{k:08x}", True,
-                                                                                         200, 40.0) for k in range(3)})
+        # The fleet's proxy and FQDN health is fresh too, so the guard on a fleet context reads state and goes on.
+        fresh = [health.proxy_key(f"c-m-{k:08x}") for k in range(3)]
+        fresh += [health.ace_key(f"c-m-{k:08x}", f"https://fleet-{k:04d}.fleet.invalid") for k in range(3)]
+        health.remember(Store(str(store)), SERVER, {key: health.Result(key, True, 200, 40.0) for key in fresh})
         big, small = root / "big.yaml", root / "small.yaml"
         for path, clusters in ((big, args.clusters), (small, 3)):
             path.write_text(fleet_kubeconfig(clusters, server=SERVER, provide_cluster_info=False))

@@ -272,3 +272,20 @@ def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_p
             expected.append(endpoints_as_tuples(found))
     assert [endpoints_as_tuples(f) for f in endpoints.all_rancher_endpoints(config)] == expected
     assert len(expected) == 6 and any(e[2] is None for e in expected)  # two clusters have no proxy context
+
+
+def test_a_command_that_loads_the_kubeconfig_rewrites_the_index_only_when_it_no_longer_holds(tmp_path, own_store):
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(20)
+    path.write_text(text)
+    kubeconfig_files.load(str(path))
+    [index] = own_store.rglob("*.idx")
+    written = index.stat().st_ino, index.stat().st_mtime_ns
+    path.write_text(text.replace("current-context: fleet-0000", "current-context: fleet-0007"))
+    assert kubeconfig_files.load(str(path)).current_context == "fleet-0007"  # the parse, not the index, answers
+    assert (index.stat().st_ino, index.stat().st_mtime_ns) == written  # only the current-context value changed
+    path.write_text(text.replace("https://fleet-0003.fleet.invalid", "https://fleet-0003.fleet.example"))
+    kubeconfig_files.load(str(path))
+    assert index.stat().st_ino != written[0]
+    assert kubeconfig_index.cluster_info(Store(str(own_store)), [str(path)], "fleet-0003-fqdn")["server"] == \
+        "https://fleet-0003.fleet.example"
