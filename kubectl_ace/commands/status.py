@@ -32,8 +32,8 @@ def run(args) -> int:
     else:
         contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
         clusters = []
-    if not args.all and (not contexts or not contexts[0]):
-        raise UsageError("no current context; name one or pass --all")
+    if not (clusters if args.all else contexts and contexts[0]):
+        raise UsageError("no current context; name one or pass --all")  # as before for --all without Rancher
     for context in contexts:
         config.context(context)
         found = endpoints.rancher_endpoints(config, context)
