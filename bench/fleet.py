@@ -110,9 +110,10 @@ def offline(args, ace: str, report: dict) -> None:
         root = Path(tmp)
         store = root / "store"
         seed_store(str(store))
-        # The fleet's proxy health is fresh too, so the guard on a fleet context reads state and goes on.
-        health.remember(Store(str(store)), SERVER, {f"proxy:c-m-{k:08x}": health.Result(f"proxy:c-m-{k:08x}", True,
-                                                                                         200, 40.0) for k in range(3)})
+        # The fleet's proxy and FQDN health is fresh too, so the guard on a fleet context reads state and goes on.
+        fresh = [health.proxy_key(f"c-m-{k:08x}") for k in range(3)]
+        fresh += [health.ace_key(f"c-m-{k:08x}", f"https://fleet-{k:04d}.fleet.invalid") for k in range(3)]
+        health.remember(Store(str(store)), SERVER, {key: health.Result(key, True, 200, 40.0) for key in fresh})
         big, small = root / "big.yaml", root / "small.yaml"
         for path, clusters in ((big, args.clusters), (small, 3)):
             path.write_text(fleet_kubeconfig(clusters, server=SERVER, provide_cluster_info=False))
@@ -227,6 +228,86 @@ def world_figures(args, report: dict) -> None:
         report["first_call_rancher_stopped_s"] = {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
+class StalledListener:
+    """A loopback port that completes TCP handshakes and then never says a byte (a hung API server or proxy)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
+        self.port = self.sock.getsockname()[1]
+        self.held: list = []
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+        self.thread.start()
+
+    def _hold(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def status_all_figures(args, report: dict) -> None:
+    """`status --all` with 200 clusters x 3 endpoints: proxies through the simulated Rancher, FQDN endpoints stalled
+    (a third of all), node endpoints a live simulated ACE server: about one probe timeout, not one per endpoint."""
+    import base64
+
+    from fleetgen import fake_ca
+    from tests.conftest import PASSWORD, Sandbox
+    from tests.sim import ClusterSpec, World
+
+    with World(clusters=[ClusterSpec(name="prod", id="c-m-prod0001", ace="fqdn")],
+               users={"admin": PASSWORD}) as world, tempfile.TemporaryDirectory() as tmp:
+        stalled = StalledListener()
+        try:
+            sandbox = Sandbox(Path(tmp), world)
+            sandbox.login()
+            live = world.cluster("c-m-prod0001").endpoint("fqdn")
+            live_ca = base64.b64encode(world.cluster("c-m-prod0001").ca_pem.encode()).decode()
+            text = fleet_kubeconfig(args.clusters, server=world.rancher_url)
+            rancher_ca = base64.b64encode(Path(world.rancher_ca_file).read_bytes()).decode()
+            for k in range(args.clusters):
+                name, cid = f"fleet-{k:04d}", f"c-m-{k:08x}"
+                proxy = f'/k8s/clusters/{cid}"\n'
+                text = text.replace(proxy, f'{proxy}    certificate-authority-data: "{rancher_ca}"\n')
+                text = text.replace(f"https://{name}.fleet.invalid", f"https://127.0.0.1:{stalled.port}")
+                text = text.replace(fake_ca(name + "fqdn"), live_ca)  # the handshake must get as far as the stall
+                text = text.replace(f"https://10.{k // 250}.{k % 250}.10:6443", live.url)
+                text = text.replace(fake_ca(name + "node0"), live_ca)
+            sandbox.kubeconfig.write_text(text)
+            runs, codes, printed = [], [], ""
+            for _ in range(args.trials):
+                began = time.perf_counter()
+                done = sandbox.ace("status", "--all", "-o", "json", timeout=600)
+                runs.append(time.perf_counter() - began)
+                codes.append(done.returncode)  # said, not asserted: a crash at exit is a finding to report
+                printed = done.stdout if done.stdout.strip() else printed
+            rows = [row for cluster in json.loads(printed) for row in cluster.get("endpoints", [])]
+            settings = __import__("kubectl_ace.health", fromlist=["Settings"]).Settings()
+            results: dict = {}
+            for row in rows:
+                kind = "stalled" if str(stalled.port) in str(row.get("url", "")) else row.get("kind")
+                results.setdefault(f"{kind}: {row.get('result')}", 0)
+                results[f"{kind}: {row.get('result')}"] += 1
+            report["status_all"] = {"clusters": args.clusters, "endpoints": len(rows),
+                                    "stalled": sum(1 for r in rows if str(stalled.port) in str(r.get("url", ""))),
+                                    "healthy": sum(1 for r in rows if r.get("healthy")),
+                                    "probe_budget_s": round(settings.budget, 2),
+                                    "median_s": round(statistics.median(runs), 2),
+                                    "runs_s": [round(r, 2) for r in runs], "exit_codes": codes, "results": results,
+                                    "target_s": 5.0}
+        finally:
+            stalled.close()
+
+
 def merge_figures(args, report: dict) -> None:
     """`kubectl ace kubeconfig --all --merge` against the largest world the simulator starts, and its peak memory."""
     from tests.conftest import PASSWORD, Sandbox
@@ -268,7 +349,7 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=200)
     parser.add_argument("--merge-clusters", type=int, default=1000, help="capped at what the simulator can start")
     parser.add_argument("--skip-world", action="store_true", help="only the figures that need no simulator")
-    parser.add_argument("--only", choices=("offline", "world", "merge"))
+    parser.add_argument("--only", choices=("offline", "world", "status", "merge"))
     parser.add_argument("--command", default=str(Path(sys.executable).parent / "kubectl-ace"),
                         help="the kubectl-ace to measure (default: the one beside this Python)")
     args = parser.parse_args()
@@ -276,11 +357,13 @@ def main() -> int:
 
     compileall.compile_dir(str(ROOT / "kubectl_ace"), quiet=1)
     report: dict = {"clusters": args.clusters}
-    parts = [args.only] if args.only else ["offline"] + ([] if args.skip_world else ["world", "merge"])
+    parts = [args.only] if args.only else ["offline"] + ([] if args.skip_world else ["world", "status", "merge"])
     if "offline" in parts:
         offline(args, args.command, report)
     if "world" in parts:
         world_figures(args, report)
+    if "status" in parts:
+        status_all_figures(args, report)
     if "merge" in parts:
         merge_figures(args, report)
     print(json.dumps(report, indent=2))

@@ -39,10 +39,10 @@ def fleet_kubeconfig(clusters: int, *, server: str = SERVER, nodes: int = 1, cur
                    f"    extensions:\n{ext}          endpoint: proxy")
         ace = [("fqdn", f"https://{name}.fleet.invalid")]
         ace += [(f"node{n}", f"https://10.{k // 250}.{k % 250}.{10 + n}:6443") for n in range(nodes)]
-        for suffix, url in ace:
+        for suffix, url in ace:  # the extension says the kind of endpoint (urls.KINDS), not its URL
             out.append(f"- name: {name}-{suffix}\n  cluster:\n    server: \"{url}\"\n"
                        f"    certificate-authority-data: \"{fake_ca(name + suffix)}\"\n"
-                       f"    extensions:\n{ext}          endpoint: \"{url}\"")
+                       f"    extensions:\n{ext}          endpoint: {'fqdn' if suffix == 'fqdn' else 'node'}")
         if exec_user:
             info = "\n      provideClusterInfo: true" if provide_cluster_info else ""
             users.append(f"- name: {name}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"

@@ -3,8 +3,6 @@
 Both flag forms are read everywhere: `--name=value` and `--name value`.
 """
 
-from __future__ import annotations
-
 
 def flag_values(argv: list[str], names: tuple[str, ...] | set[str]) -> dict[str, str | None]:
     """The last value of each of `names` in argv (None when absent)."""
@@ -43,6 +41,17 @@ def subcommand_at(argv: list[str], word: str, value_flags: tuple[str, ...]) -> i
         if not arg.startswith("-"):
             return None  # another subcommand, or a positional
         index += 2 if arg in value_flags else 1  # `--store DIR`: DIR is no subcommand, whatever it is called
+    return None
+
+
+def subcommand(argv: list[str], value_flags: tuple[str, ...]) -> str | None:
+    """The subcommand: the first argument that is neither a flag nor the value of one of value_flags."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if not arg.startswith("-"):
+            return arg
+        index += 2 if arg in value_flags else 1
     return None
 
 

@@ -1,27 +1,32 @@
 """Argument parsing and dispatch; each command's module is imported only when it runs."""
 
-from __future__ import annotations
-
 import sys
 
 from kubectl_ace import argv as argv_reader
 from kubectl_ace.errors import AceError
 
-# Subcommands in help order; each module has HELP and configure(parser), and imports heavy things in run().
-COMMANDS = (
-    "login",
-    "logout",
-    "kubeconfig",
-    "convert",
-    "doctor",
-    "token",
-    "status",
-    "prepare",
-    "switch",
-    "kubectl",
-    "completion",
-    "version",
-)
+# Subcommands in help order, with their one-line help. A command's module (configure(parser), EXAMPLES, run(args))
+# is imported only when that command runs or its help is asked for, so `kubectl ace --help` imports none of them.
+COMMANDS = {
+    "login": "Log in to a Rancher server once; the login is kept in the token store",
+    "logout": "Revoke this tool's tokens at Rancher and delete them from the store",
+    "kubeconfig": (
+        "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
+    ),
+    "convert": "Rewrite a Rancher kubeconfig in place: token and `rancher token` users become kubectl-ace exec users",
+    "doctor": (
+        "Check the plugin, kubectl, kubeconfig, token store, logins, Rancher and every endpoint; say how to fix them"
+    ),
+    "token": "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)",
+    "status": (
+        "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy, used, and ready for an outage"
+    ),
+    "prepare": "Make sure each ACE cluster holds a token its ACE endpoints accept, ready for a Rancher outage",
+    "switch": "Set the current context: by name, or to the best (--auto), proxy (--proxy) or ACE (--ace) endpoint",
+    "kubectl": "Run kubectl against the best endpoint of the target cluster for this one command",
+    "completion": "Print a shell completion script, or install the kubectl_complete-ace shim for `kubectl ace <TAB>`",
+    "version": "Print the version, build and Python",
+}
 GLOBAL_VALUE_FLAGS = ("--kubeconfig", "--context", "--store")
 
 
@@ -79,7 +84,7 @@ def _end_prompt_line() -> None:
 def dispatch(argv: list[str]) -> int:
     import importlib
 
-    parser = build_parser()
+    parser = build_parser(only=argv_reader.subcommand(argv, GLOBAL_VALUE_FLAGS) or "")  # "": none in full
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
@@ -92,7 +97,9 @@ def dispatch(argv: list[str]) -> int:
 OUTPUT_HELP = "output format: table for people (default), json or yaml for scripts"
 
 
-def build_parser():
+def build_parser(only: str | None = None):
+    """The parser of every command (completion walks it), or with only that command's options (the others are listed
+    by name and help: enough for `kubectl ace --help` and for an unknown command's error)."""
     import argparse
     import importlib
 
@@ -129,14 +136,17 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name, text in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=text)  # for the command list and `invalid choice`; never parsed
+            continue
         module = importlib.import_module(f"kubectl_ace.commands.{name}")
         examples = getattr(module, "EXAMPLES", "")
         command = sub.add_parser(
             name,
             parents=[common],
-            help=module.HELP,
-            description=module.HELP,
+            help=text,
+            description=text,
             epilog=f"Examples:\n{examples}" if examples else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

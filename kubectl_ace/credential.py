@@ -1,7 +1,5 @@
 """ExecCredential in and out: the client-go exec protocol (stdlib only: this is the hot path)."""
 
-from __future__ import annotations
-
 import os
 import sys
 import time

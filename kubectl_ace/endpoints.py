@@ -128,18 +128,50 @@ def proxy_sibling(config, context: str) -> str | None:
     return None
 
 
+def all_rancher_endpoints(config) -> list[ClusterEndpoints]:
+    """Every Rancher cluster of the kubeconfig, as rancher_endpoints gives it for its first context, in one pass
+    (rancher_endpoints for each context reads every context each time: 45 s for 3,000 contexts)."""
+    return [group for _, group in _clusters(config)]
+
+
+def _clusters(config) -> list[tuple[str, ClusterEndpoints]]:
+    """(first context in name order, endpoints) of each Rancher cluster, in the order of those first contexts."""
+    from kubectl_ace.kubeconfig_files import ca_pem
+
+    clusters: dict[tuple[str, str], tuple[str, ClusterEndpoints]] = {}
+    for name in sorted(config.contexts):
+        where = endpoint_of(config, name)
+        if where is None:
+            sibling = proxy_sibling(config, name)
+            found = endpoint_of(config, sibling) if sibling is not None else None
+            if found is None:
+                continue
+            key, kind = (found[0], found[1]), "fqdn" if name.endswith("-fqdn") else "node"
+        else:
+            key, kind = (where[0], where[1]), where[2]
+        group = clusters.setdefault(key, (name, ClusterEndpoints(key[0], key[1], None, [])))[1]
+        cluster = config.cluster_of(name)
+        if cluster is None:
+            continue  # a context whose cluster entry is missing names its cluster but is no way to reach it
+        endpoint = Endpoint(
+            name,
+            kind,
+            cluster.body.get("server", ""),
+            ca_pem(cluster.body),
+            bool(cluster.body.get("insecure-skip-tls-verify")),
+        )
+        if kind == "proxy":
+            group.proxy = group.proxy or endpoint
+        else:
+            group.ace.append(endpoint)
+    for _, group in clusters.values():
+        group.ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
+    return list(clusters.values())
+
+
 def rancher_contexts(config) -> list[str]:
     """One context per Rancher cluster in the kubeconfig (its proxy context when it has one)."""
-    seen, picked = set(), []
-    for name in sorted(config.contexts):
-        endpoints = rancher_endpoints(config, name)
-        if endpoints is None:
-            continue
-        key = (endpoints.server, endpoints.cluster_id)
-        if key not in seen:
-            seen.add(key)
-            picked.append(endpoints.proxy.context if endpoints.proxy else name)
-    return picked
+    return [group.proxy.context if group.proxy else first for first, group in _clusters(config)]
 
 
 def rancher_ca(config, server: str) -> str:

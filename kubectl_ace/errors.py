@@ -1,7 +1,5 @@
 """Error types, each with its exit code and a one-line message for the user."""
 
-from __future__ import annotations
-
 
 class AceError(Exception):
     """An error the user can act on: printed as one line on stderr, then exit non-zero."""

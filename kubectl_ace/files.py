@@ -1,7 +1,5 @@
 """Writing files so that a crash leaves the old or the new content, never half (stdlib only)."""
 
-from __future__ import annotations
-
 import os
 import sys
 import time

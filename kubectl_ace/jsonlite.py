@@ -1,7 +1,5 @@
 """JSON for the hot path without importing `re`, which the json package pulls in (about 5 ms a start)."""
 
-from __future__ import annotations
-
 _WHITESPACE = " \t\n\r"
 
 

@@ -4,39 +4,73 @@ Per kubeconfig file, an index in the store's state folder holds each context's c
 exec cluster info (server, CA, kubectl-ace's extension: nothing secret; no user entries), from one YAML parse. It
 stays valid while the file differs from what was parsed at most in the value of its current-context line (what
 kubectx and `kubectl config use-context` change): the lengths and CRC-32s of the bytes before and after that value
-prove it, without a parse. The exec path reads only the header and the lines `C<name>\\t<cluster>` and
-`K<name>\\t<info>` (JSON-quoted names, found with bytes.find: no `re`, no json package). The file's own bytes are
-never copied into the store: a kubeconfig may hold other credentials.
+prove it, without a parse. The index is a header line, a names section of lines `C<name>\\t<cluster>` and
+`K<name>\\t<offset> <length>` (JSON-quoted names, found with bytes.find: no `re`, no json package), then the clusters'
+info as JSON texts, where the K lines point. The exec path reads the header, the names (~1/20 of the index: the CAs
+are most of it) and one cluster's info. The file's own bytes are never copied into the store: a kubeconfig may hold
+other credentials.
 """
 
-from __future__ import annotations
-
+import os
 import zlib
 
 from kubectl_ace import jsonlite, kubeconfig_text
 from kubectl_ace.store import Store
 
-VERSION = 4
+VERSION = 5
 
 
 class FileIndex:
-    """One file's index text and the current-context the file has now."""
+    """One file's index (its names section, and its clusters' info or where to read it) and its current-context."""
 
-    __slots__ = ("text", "body", "current")
+    __slots__ = ("names", "infos", "path", "infos_at", "stamp", "current")
 
-    def __init__(self, text: bytes, body: int, current: str) -> None:
-        self.text = text
-        self.body = body  # where the C and K lines start
+    def __init__(
+        self,
+        names: bytes,
+        current: str,
+        infos: bytes | None = None,
+        path: str = "",
+        infos_at: int = 0,
+        stamp: tuple = (),
+    ):
+        self.names = names
         self.current = current
+        self.infos = infos  # the clusters' info texts, or None: read them from `path` at `infos_at` when asked
+        self.path = path
+        self.infos_at = infos_at
+        self.stamp = stamp  # the index file the names came from: a rebuild since (a new file) has other offsets
 
-    def lookup(self, kind: str, name: str) -> str | None:
-        """The JSON text of a `C` (context -> cluster name) or `K` (cluster -> info) line, or None."""
+    def line(self, kind: str, name: str) -> str | None:
+        """The rest of a names line: a `C` line's JSON cluster name, a `K` line's `<offset> <length>`; or None."""
         key = ("\n" + kind + jsonlite.quote(name) + "\t").encode()
-        at = self.text.find(key, self.body)
+        at = self.names.find(key)
         if at < 0:
             return None
-        end = self.text.find(b"\n", at + len(key))
-        return self.text[at + len(key) : end if end >= 0 else len(self.text)].decode()
+        end = self.names.find(b"\n", at + len(key))
+        return self.names[at + len(key) : end if end >= 0 else len(self.names)].decode()
+
+    def cluster_of(self, context: str) -> str | None:
+        """The cluster name of a context (JSON text), or None when this file does not have the context."""
+        return self.line("C", context)
+
+    def info(self, cluster: str) -> str | None:
+        """The exec cluster info of a cluster (JSON text), or None when this file does not have the cluster."""
+        where = self.line("K", cluster)
+        if where is None:
+            return None
+        offset, length = (int(part) for part in where.split(" "))
+        if self.infos is not None:
+            return self.infos[offset : offset + length].decode()
+        try:
+            with open(self.path, "rb") as handle:
+                if _stamp(handle) != self.stamp:
+                    return None
+                handle.seek(self.infos_at + offset)
+                found = handle.read(length)
+        except OSError:
+            return None
+        return found.decode() if len(found) == length else None
 
 
 def cluster_info(store: Store, paths: list[str], context: str) -> dict:
@@ -50,11 +84,11 @@ def cluster_info_json(store: Store, paths: list[str], context: str) -> str:
     context = context or next((index.current for index in indexes if index.current), "")
     if not context:
         return "{}"
-    found = next((c for c in (index.lookup("C", context) for index in indexes) if c is not None), None)
+    found = next((c for c in (index.cluster_of(context) for index in indexes) if c is not None), None)
     cluster = jsonlite.loads(found) if found is not None else None
     if not isinstance(cluster, str):
         return "{}"
-    return next((i for i in (index.lookup("K", cluster) for index in indexes) if i is not None), "{}")
+    return next((i for i in (index.info(cluster) for index in indexes) if i is not None), "{}")
 
 
 def file_index(store: Store, path: str) -> FileIndex | None:
@@ -71,7 +105,12 @@ def file_index(store: Store, path: str) -> FileIndex | None:
 
 def parsed(store: Store, path: str, raw: bytes) -> dict | None:
     """The file's parse (InputError as kubeconfig_yaml.parse raises for a file that is not a kubeconfig); the index
-    is brought up to date on the way, for the exec path."""
+    is brought up to date on the way, for the exec path (and left alone when it holds for these bytes: rewriting
+    ~1 MB of index for a 200-cluster file on every command costs more than checking it)."""
+    if cached(store, path, raw) is not None:
+        from kubectl_ace.kubeconfig_yaml import parse
+
+        return parse(_text(raw, path), path)
     return build(store, path, raw, strict=True)[1]
 
 
@@ -100,8 +139,11 @@ def cached(store: Store, path: str, raw: bytes, with_data: bool = False):
             value = kubeconfig_text.decode(raw[span[0] : span[1]].decode("utf-8"))
             if value is None:
                 return None
-            section = handle.read(header["lines"])
-        return FileIndex(section, 0, value), None
+            names = handle.read(header["names"])
+            if len(names) != header["names"]:
+                return None
+            infos_at, stamp = handle.tell(), _stamp(handle)
+        return FileIndex(names, value, path=index_path(store, path), infos_at=infos_at, stamp=stamp), None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
 
@@ -111,21 +153,18 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
     With strict, a file that is not a kubeconfig raises InputError; else it gives (None, None)."""
     import json
 
-    from kubectl_ace.errors import AceError, InputError
+    from kubectl_ace.errors import AceError
     from kubectl_ace.files import write_atomic
     from kubectl_ace.kubeconfig_yaml import parse
 
     try:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
+        text = _text(raw, path)
         data = parse(text, path)
     except AceError:
         if strict:
             raise
         return None, None
-    lines = [""]
+    lines, infos, size = [""], [], 0
     seen: set[tuple[str, str]] = set()
     for key, kind, inner in (("contexts", "C", "context"), ("clusters", "K", "cluster")):
         for item in (data or {}).get(key) or []:
@@ -134,9 +173,15 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
             seen.add((kind, item["name"]))
             body = item.get(inner)
             body = body if isinstance(body, dict) else {}
-            value = str(body.get("cluster") or "") if kind == "C" else exec_cluster(body)
-            lines.append(kind + json.dumps(item["name"]) + "\t" + json.dumps(value))
-    section = "\n".join(lines).encode()
+            if kind == "C":
+                lines.append("C" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("cluster") or "")))
+                continue
+            info = json.dumps(exec_cluster(body)).encode()
+            lines.append(f"K{json.dumps(item['name'])}\t{size} {len(info)}")
+            infos.append(info)
+            size += len(info)
+    names = "\n".join(lines).encode()
+    infos_text = b"".join(infos)
     span = kubeconfig_text.proven_span(text, data)
     if span is not None:  # else the index serves this call only
         start, end = byte_span(text, span)
@@ -149,16 +194,32 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
                 "tail": len(raw) - end,
                 "head_crc": zlib.crc32(view[:start]),
                 "tail_crc": zlib.crc32(view[end:]),
-                "lines": len(section),
+                "names": len(names),
             }
         ).encode()
         try:
             store.ensure("state", "kubeconfig-index")
-            write_atomic(index_path(store, path), header + b"\n" + section, durable=False)
+            write_atomic(index_path(store, path), header + b"\n" + names + infos_text, durable=False)
         except (OSError, AceError):
             pass  # a cache: the next call parses again
     current = (data or {}).get("current-context")
-    return FileIndex(section, 0, str(current or "")), data
+    return FileIndex(names, str(current or ""), infos=infos_text), data
+
+
+def _text(raw: bytes, path: str) -> str:
+    """The file's text; InputError unless it is UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        from kubectl_ace.errors import InputError
+
+        raise InputError(f"kubeconfig {path} is not UTF-8 text") from None
+
+
+def _stamp(handle) -> tuple:
+    """Which index file an open handle reads (the store replaces an index by renaming a new file over it)."""
+    info = os.fstat(handle.fileno())
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:

@@ -28,10 +28,13 @@ def value_span(text: str) -> tuple[int, int] | None:
 def value_span_bytes(raw: bytes) -> tuple[int, int] | None:
     """value_span of a file's bytes (byte offsets), decoding only the line."""
     key = KEY.encode()
-    if raw.count(key) != 1:
-        return None
-    at = 0 if raw.startswith(key + b":") else raw.find(b"\n" + key + b":") + 1
-    if at == 0 and not raw.startswith(key + b":"):
+    at = raw.rfind(key)  # from the end, where kubectl writes it: one scan of the file, not two (it may be 5 MB)
+    if (
+        at < 0
+        or raw.find(key, 0, at) >= 0
+        or (at > 0 and raw[at - 1 : at] != b"\n")
+        or raw[at + len(key) : at + len(key) + 1] != b":"
+    ):
         return None
     end = raw.find(b"\n", at)
     return _in_line(raw[at : len(raw) if end < 0 else end].decode("latin-1"), at)  # latin-1: offsets stay bytes

@@ -4,8 +4,6 @@ client-go tells an exec plugin neither the kubeconfig nor the context kubectl us
 is being run again in the same process; the parent process answers both.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

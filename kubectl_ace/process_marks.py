@@ -5,8 +5,6 @@ other plugin processes why a login failed; these marks, kept under `<store>/stat
 They are caches of facts about short-lived processes: losing one costs at most one notice.
 """
 
-from __future__ import annotations
-
 import os
 import time
 

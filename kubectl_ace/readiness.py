@@ -54,8 +54,14 @@ class Outcome:
 
 def ace_clusters(config, contexts: list[str] | None = None, server: str | None = None) -> list:
     """The ACE-enabled Rancher clusters (endpoints.ClusterEndpoints with an ACE context) of `contexts` (default all)."""
+    if contexts is None:  # one pass over the kubeconfig: per context would be quadratic in a fleet
+        return [
+            found
+            for found in endpoints.all_rancher_endpoints(config)
+            if found.ace and server in (None, "", found.server)
+        ]
     picked, seen = [], set()
-    for name in contexts if contexts is not None else endpoints.rancher_contexts(config):
+    for name in contexts:
         found = endpoints.rancher_endpoints(config, name)
         if found is None or not found.ace or (server and found.server != server):
             continue

@@ -4,8 +4,6 @@ Only the standard library is imported at module level: `get_token` with a valid 
 hot path of every kubectl call. Everything that talks to Rancher is imported when it is needed.
 """
 
-from __future__ import annotations
-
 import sys
 import time
 
@@ -73,7 +71,7 @@ class Credential:
         self.expires = expires
 
     @classmethod
-    def of(cls, entry: ClusterToken) -> Credential:
+    def of(cls, entry: ClusterToken) -> "Credential":
         return cls(entry.token, entry.expires)
 
     def reported_expiry(self, now: float) -> float | None:

@@ -5,8 +5,6 @@
 Rancher's proxy URL shape `https://<rancher>/k8s/clusters/<id>`. The exec path runs it on every call.
 """
 
-from __future__ import annotations
-
 from kubectl_ace.errors import UsageError
 
 PROXY_MARK = "/k8s/clusters/"

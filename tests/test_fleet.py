@@ -182,3 +182,110 @@ def test_the_exec_path_index_copies_no_credential_into_the_store(tmp_path):
         "https://fleet-0001.example.invalid"  # an edit beyond current-context rebuilds it
 
 
+
+
+def test_an_index_replaced_after_its_names_were_read_is_not_read_at_their_offsets(tmp_path):
+    """The exec path reads an index's names, then one cluster's info at the offset they give: another process
+    rebuilding the index in between (a new file) must make that read give nothing, never another cluster's bytes."""
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(5)
+    path.write_text(text)
+    kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")  # builds the index
+    names_read = kubeconfig_index.file_index(store, str(path))
+    assert names_read is not None and names_read.infos is None  # from the stored index: infos are read on demand
+    assert json.loads(names_read.info("fleet-0002-fqdn"))["server"] == "https://fleet-0002.fleet.invalid"
+    # Another process rebuilds it for a changed file: each cluster's info now starts 8 bytes further on.
+    path.write_text(text.replace("https://fleet-0001.fleet.invalid", "https://fleet-0001.fleet.invalid.example"))
+    assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
+        "https://fleet-0002.fleet.invalid"
+    assert names_read.info("fleet-0002-fqdn") is None
+
+
+def test_the_exec_path_index_reads_the_names_and_one_cluster_not_the_whole_index(tmp_path, monkeypatch):
+    """With 200 clusters the index is ~1 MB (each ACE cluster's CA): the exec path reads ~1/20 of it."""
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(200))
+    kubeconfig_index.cluster_info(store, [str(path)], "fleet-0000")
+    [index_file] = (tmp_path / "store").rglob("*.idx")
+    read = []
+    real_open = open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(index_file):
+            real_read = handle.read
+            handle.read = lambda *a: (lambda data: (read.append(len(data)), data)[1])(real_read(*a))
+        return handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    info = kubeconfig_index.cluster_info(store, [str(path)], "fleet-0150-fqdn")
+    assert info["server"] == "https://fleet-0150.fleet.invalid"
+    assert 0 < sum(read) < index_file.stat().st_size / 10
+
+
+def endpoints_as_tuples(found):
+    return (found.server, found.cluster_id, found.proxy and (found.proxy.context, found.proxy.url),
+            [(e.context, e.kind, e.url, e.ca_data) for e in found.ace])
+
+
+def test_every_rancher_cluster_of_a_fleet_is_found_in_one_pass(tmp_path, monkeypatch):
+    """status --all, prepare and kubeconfig --all list a fleet's clusters: 3,000 contexts took 45 s when each
+    context's cluster was found by reading every context again."""
+    from kubectl_ace import endpoints, readiness
+
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(1000))
+    config = kubeconfig_files.load(str(path))
+    calls = []
+    classify = endpoints.endpoint_of
+    monkeypatch.setattr(endpoints, "endpoint_of", lambda *a: (calls.append(1), classify(*a))[1])
+    assert len(endpoints.rancher_contexts(config)) == 1000
+    assert len(readiness.ace_clusters(config)) == 1000
+    assert len(calls) <= 2 * 2 * len(config.contexts)  # each context once per listing (and a sibling's at most)
+
+
+def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_path):
+    """Rancher-named ACE contexts without the extension, a context whose cluster entry is gone, other contexts,
+    clusters without a proxy context: the same clusters, endpoints and order as asking context by context."""
+    from kubectl_ace import endpoints
+
+    data = yaml.safe_load(fleet_kubeconfig(6, nodes=2))
+    for entry in data["clusters"]:
+        if entry["name"].endswith(("-fqdn", "-node1")):
+            entry["cluster"].pop("extensions")
+    data["clusters"] = [c for c in data["clusters"] if c["name"] != "fleet-0002-node0"]
+    data["clusters"].append({"name": "plain", "cluster": {"server": "https://plain.example"}})
+    data["contexts"] = [c for c in data["contexts"] if c["name"] not in ("fleet-0001", "fleet-0005")]
+    data["contexts"] += [{"name": "plain", "context": {"cluster": "plain", "user": "x"}},
+                         {"name": "fleet-0003-zz", "context": {"cluster": "fleet-0003", "user": "fleet-0003"}},
+                         {"name": "fleet-0004-missing", "context": {"cluster": "gone", "user": "fleet-0004"}}]
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(data))
+    config = kubeconfig_files.load(str(path))
+    expected, seen = [], set()
+    for name in sorted(config.contexts):
+        found = endpoints.rancher_endpoints(config, name)
+        if found is not None and (found.server, found.cluster_id) not in seen:
+            seen.add((found.server, found.cluster_id))
+            expected.append(endpoints_as_tuples(found))
+    assert [endpoints_as_tuples(f) for f in endpoints.all_rancher_endpoints(config)] == expected
+    assert len(expected) == 6 and any(e[2] is None for e in expected)  # two clusters have no proxy context
+
+
+def test_a_command_that_loads_the_kubeconfig_rewrites_the_index_only_when_it_no_longer_holds(tmp_path, own_store):
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(20)
+    path.write_text(text)
+    kubeconfig_files.load(str(path))
+    [index] = own_store.rglob("*.idx")
+    written = index.stat().st_ino, index.stat().st_mtime_ns
+    path.write_text(text.replace("current-context: fleet-0000", "current-context: fleet-0007"))
+    assert kubeconfig_files.load(str(path)).current_context == "fleet-0007"  # the parse, not the index, answers
+    assert (index.stat().st_ino, index.stat().st_mtime_ns) == written  # only the current-context value changed
+    path.write_text(text.replace("https://fleet-0003.fleet.invalid", "https://fleet-0003.fleet.example"))
+    kubeconfig_files.load(str(path))
+    assert index.stat().st_ino != written[0]
+    assert kubeconfig_index.cluster_info(Store(str(own_store)), [str(path)], "fleet-0003-fqdn")["server"] == \
+        "https://fleet-0003.fleet.example"

@@ -8,8 +8,6 @@ import sys
 from kubectl_ace.completion import ENGINE, SHELLS, complete, install, script
 from kubectl_ace.errors import UsageError
 
-HELP = "Print a shell completion script, or install the kubectl_complete-ace shim for `kubectl ace <TAB>`"
-
 EXAMPLES = """\
   source <(kubectl-ace completion bash)      bash, e.g. in ~/.bashrc
   source <(kubectl-ace completion zsh)       zsh, after compinit, e.g. in ~/.zshrc

@@ -7,8 +7,6 @@ import sys
 
 from kubectl_ace.errors import AceError, InputError
 
-HELP = "Rewrite a Rancher kubeconfig in place: token and `rancher token` users become kubectl-ace exec users"
-
 EXAMPLES = """\
   kubectl ace convert                        the kubeconfig kubectl uses (a backup is kept beside each file)
   kubectl ace convert -f ~/Downloads/prod.yaml   a kubeconfig downloaded from the Rancher UI"""

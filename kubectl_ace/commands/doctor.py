@@ -5,8 +5,6 @@ from __future__ import annotations
 from kubectl_ace import output
 from kubectl_ace.store import Store
 
-HELP = "Check the plugin, kubectl, kubeconfig, token store, logins, Rancher and every endpoint; say how to fix them"
-
 EXAMPLES = """\
   kubectl ace doctor                 every check, with the fix for each problem (exit 1 when one fails)
   kubectl ace doctor -o json         the same for scripts"""

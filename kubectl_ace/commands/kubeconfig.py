@@ -7,8 +7,6 @@ import sys
 
 from kubectl_ace.errors import AceError, UsageError
 
-HELP = "Fetch kubeconfigs from Rancher (generateKubeconfig) with kubectl-ace users; merge, write or print them"
-
 EXAMPLES = """\
   kubectl ace kubeconfig --all --merge          every cluster, merged into the kubeconfig kubectl uses
   kubectl ace kubeconfig prod --merge           one cluster, by name or id

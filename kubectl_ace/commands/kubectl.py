@@ -12,8 +12,6 @@ from kubectl_ace.argv import flag_value, without_flag
 from kubectl_ace.errors import AceError, UsageError
 from kubectl_ace.store import Store
 
-HELP = "Run kubectl against the best endpoint of the target cluster for this one command"
-
 EXAMPLES = """\
   kubectl ace kubectl get nodes                   the current context's cluster, through its best endpoint
   kubectl ace kubectl --context prod get pods -A  another cluster; no file is changed either way

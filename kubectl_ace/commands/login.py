@@ -10,8 +10,6 @@ from kubectl_ace.output import local_time
 from kubectl_ace.store import Store
 from kubectl_ace.urls import checked_server
 
-HELP = "Log in to a Rancher server once; the login is kept in the token store"
-
 EXAMPLES = """\
   kubectl ace login --server https://rancher.example.com                  prompts for the provider, user, password
   kubectl ace login --server https://rancher.example.com --auth-provider openldap --user alice

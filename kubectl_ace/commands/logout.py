@@ -9,8 +9,6 @@ from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 from kubectl_ace.urls import checked_server
 
-HELP = "Revoke this tool's tokens at Rancher and delete them from the store"
-
 EXAMPLES = """\
   kubectl ace logout                                       the one server logged in to
   kubectl ace logout --all                                 every server (undoes every login)

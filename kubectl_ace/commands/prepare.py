@@ -6,8 +6,6 @@ import sys
 
 from kubectl_ace.errors import UsageError
 
-HELP = "Make sure each ACE cluster holds a token its ACE endpoints accept, ready for a Rancher outage"
-
 EXAMPLES = """\
   kubectl ace prepare --all          every ACE cluster in the kubeconfig (login, kubeconfig and convert do this too)
   kubectl ace prepare prod-fqdn      one cluster

@@ -9,8 +9,6 @@ from kubectl_ace import endpoints, kubeconfig_files, output, survey
 from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 
-HELP = "Probe Rancher, each cluster's proxy and ACE endpoints; show what is healthy, used, and ready for an outage"
-
 EXAMPLES = """\
   kubectl ace status                 the current context's cluster: each endpoint, the one kubectl would use
   kubectl ace status --all           every Rancher cluster in the kubeconfig, and which are outage-ready
@@ -28,13 +26,14 @@ def run(args) -> int:
 
     store = Store(getattr(args, "store", None))
     config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
-    if args.all:
-        contexts = endpoints.rancher_contexts(config)
+    if args.all:  # every cluster in one pass over the kubeconfig (per context would be quadratic in a fleet)
+        clusters = endpoints.all_rancher_endpoints(config)
+        contexts: list[str] = []
     else:
         contexts = args.contexts or [getattr(args, "context", None) or config.current_context]
-    if not contexts or not contexts[0]:
-        raise UsageError("no current context; name one or pass --all")
-    clusters = []
+        clusters = []
+    if not (clusters if args.all else contexts and contexts[0]):
+        raise UsageError("no current context; name one or pass --all")  # as before for --all without Rancher
     for context in contexts:
         config.context(context)
         found = endpoints.rancher_endpoints(config, context)

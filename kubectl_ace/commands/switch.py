@@ -8,8 +8,6 @@ from kubectl_ace import endpoints, kubeconfig_files, survey
 from kubectl_ace.errors import AceError, UsageError
 from kubectl_ace.store import Store
 
-HELP = "Set the current context: by name, or to the best (--auto), proxy (--proxy) or ACE (--ace) endpoint"
-
 EXAMPLES = """\
   kubectl ace switch --auto          the best healthy endpoint of the current cluster
   kubectl ace switch --ace           its ACE endpoint (e.g. while Rancher is down for maintenance)

@@ -1,7 +1,5 @@
 """`kubectl-ace token`: the exec credential command kubectl runs on every call."""
 
-from __future__ import annotations
-
 import sys
 import time
 
@@ -9,8 +7,6 @@ from kubectl_ace import argv, credential, failover, process_marks, tokens
 from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 from kubectl_ace.urls import checked_server
-
-HELP = "Print an ExecCredential for kubectl (used from a kubeconfig's exec section)"
 
 EXAMPLES = """\
   kubectl-ace token --server=https://rancher.example.com --cluster=c-m-abcd1234

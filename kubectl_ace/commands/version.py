@@ -7,8 +7,6 @@ import sys
 
 from kubectl_ace import __version__, output
 
-HELP = "Print the version, build and Python"
-
 EXAMPLES = """\
   kubectl ace version
   kubectl ace version -o json"""

@@ -5,7 +5,7 @@ Rancher at .1, cluster k (0-based) at .(10+10k) for its FQDN endpoint, .(11+10k)
 (control-plane nodes first, then workers) and .(19+10k) for its kube-api-auth webhook.
 That block has room for 23 clusters. Clusters without ACE listen on nothing, so in a world of more
 than 23 clusters only the ACE clusters get slots of the block, and the others get their (never
-bound) node addresses from 198.18.0.0/15, one /24 each: proxy-only clusters need no loopback addresses.
+bound) node addresses from 198.18.0.0/15, 24 to a /24: proxy-only clusters need no loopback addresses.
 
 Deliberate deviation from Rancher: per-node ACE servers are written as https://<node ip>:<port>
 instead of https://<node ip>:6443, because ports are ephemeral here.
@@ -37,7 +37,8 @@ from .tokenstore import TokenStore
 from .versions import Features, parse_version
 
 MAX_CLUSTERS = 23           # clusters that fit the loopback block (every ACE cluster needs a slot)
-MAX_UNBOUND_CLUSTERS = 512  # clusters without ACE beyond that, on addresses nothing binds
+SLOTS_PER_BLOCK = 24        # cluster k of a /24 uses .(10+10k) to .(19+10k)
+MAX_UNBOUND_CLUSTERS = 512 * SLOTS_PER_BLOCK  # clusters without ACE beyond that, on addresses nothing binds
 UNBOUND_NETS = "198.{}.{}"  # RFC 2544 benchmarking range: never a real host, never bound here
 # Blocks taken by worlds of this process; ports are ephemeral so sharing would work, but
 # distinct blocks keep addresses unambiguous in logs and tests.
@@ -184,7 +185,8 @@ class World(TokenStore, TokenSync):
                 slots.append((ace, net))
                 ace += 1
             else:
-                slots.append((0, UNBOUND_NETS.format(18 + unbound // 256, unbound % 256)))
+                block = unbound // SLOTS_PER_BLOCK  # 24 clusters a /24, as in the loopback block
+                slots.append((unbound % SLOTS_PER_BLOCK, UNBOUND_NETS.format(18 + block // 256, block % 256)))
                 unbound += 1
         return slots
 
