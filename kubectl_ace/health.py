@@ -142,8 +142,8 @@ def ace_target(cluster_id: str, url: str, token: str, ca_pem: str = "", insecure
     return Target(ace_key(cluster_id, url), url, "/version", token, ca_pem, insecure)
 
 
-def probe(target: Target, settings: Settings) -> Result:
-    """One HTTPS GET with separate connect and read timeouts; never raises."""
+def probe(target: Target, settings: Settings, deadline: float | None = None) -> Result:
+    """One HTTPS GET with separate connect and read timeouts, ending by `deadline` (monotonic); never raises."""
     import http.client
     import socket
     import ssl
@@ -152,19 +152,29 @@ def probe(target: Target, settings: Settings) -> Result:
     parts = urlsplit(target.url + target.path)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     started = time.monotonic()
+    end = started + settings.budget if deadline is None else deadline
+
+    def within(timeout: float) -> float:
+        # Each step waits at most its own timeout and never past the end: a probe ends within its budget.
+        left = end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return min(timeout, left)
+
     try:
         from kubectl_ace import netproxy
 
         tunnel = netproxy.proxy_for(parts.scheme, host)
         connect_host, connect_port = tunnel if tunnel else (host, port)
-        sock = socket.create_connection((connect_host, connect_port), timeout=settings.connect_timeout)
+        sock = socket.create_connection((connect_host, connect_port), timeout=within(settings.connect_timeout))
         try:
-            sock.settimeout(settings.read_timeout)
+            sock.settimeout(within(settings.read_timeout))
             if tunnel:
                 netproxy.connect_tunnel(sock, host, port)
             if parts.scheme == "https":
                 sock = _tls_context(target).wrap_socket(sock, server_hostname=host)
-            conn = http.client.HTTPConnection(host, port, timeout=settings.read_timeout)
+                sock.settimeout(within(settings.read_timeout))
+            conn = http.client.HTTPConnection(host, port, timeout=within(settings.read_timeout))
             conn.sock = sock
             headers = {"Accept": "application/json", "User-Agent": "kubectl-ace-probe"}
             if target.token:
@@ -211,23 +221,30 @@ def not_the_api(target: Target, content_type: str, body: bytes) -> str:
 
 
 def probe_all(targets: list[Target], settings: Settings) -> dict[str, Result]:
-    """Probe in parallel; whatever has not answered within the budget counts as timed out."""
+    """Probe in parallel, all within one budget; whatever has not answered by then counts as timed out."""
     import threading
 
     results: dict[str, Result] = {}
     lock = threading.Lock()
+    deadline = time.monotonic() + settings.budget
 
     def run(target: Target) -> None:
-        result = probe(target, settings)
+        result = probe(target, settings, deadline)
         with lock:
             results[target.key] = result
 
+    for target in targets:
+        if target.url.startswith("https:"):
+            try:
+                _tls_context(target)  # made here, once per trust, not by each thread at once
+            except (ValueError, OSError):
+                pass  # a bad CA: the probe itself reports it
     threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in targets]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(max(0.0, settings.budget - (time.monotonic() - started)))
+        # Every probe ends by the deadline; the grace lets each leave OpenSSL before the command may exit.
+        thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
     with lock:
         for target in targets:
             if target.key not in results:
@@ -328,15 +345,22 @@ def check(store: Store, server: str, targets: list[Target], settings: Settings) 
     return results
 
 
+_contexts: dict[tuple[str, bool], object] = {}  # one TLS context per trust: a fleet's probes share a few
+
+
 def _tls_context(target: Target):
+    """The TLS context for the target's trust, made once (probe_all makes them before its threads start)."""
     import ssl
 
-    if target.insecure:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cadata=target.ca_pem) if target.ca_pem else ssl.create_default_context()
+    key = ("" if target.insecure else target.ca_pem, target.insecure)
+    context = _contexts.get(key)
+    if context is None:
+        made = ssl.create_default_context(cadata=key[0]) if key[0] else ssl.create_default_context()
+        if target.insecure:
+            made.check_hostname = False
+            made.verify_mode = ssl.CERT_NONE
+        _contexts[key] = context = made
+    return context
 
 
 def _ms(started: float) -> float:
