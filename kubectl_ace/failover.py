@@ -4,8 +4,6 @@
 The switching itself (switching.py) and the kubeconfig (and yaml) are loaded only when a switch is due.
 """
 
-from __future__ import annotations
-
 import os
 
 from kubectl_ace import jsonlite
@@ -90,8 +88,8 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
         due = check(where, cluster, token, store, options)
         if due is not None:
             return due
-    # Only now read the tool's switches (a proxy context rarely has one: the file must exist first).
-    if options.switch_back and (where.kind != "proxy" or os.path.exists(store.switches_file())):
+    # Only now read the tool's switches, and only once the tool has switched at all (one stat, not an import).
+    if options.switch_back and os.path.exists(store.switches_file()):
         from kubectl_ace import switches
 
         mine = switches.mine(store, where.server, where.cluster_id)

@@ -4,8 +4,6 @@ The cache is a small JSON file per Rancher server in the store directory; the ex
 (stdlib only) and probes only when the entry it needs has gone stale.
 """
 
-from __future__ import annotations
-
 import os
 import time
 

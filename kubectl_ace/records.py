@@ -5,8 +5,6 @@ the ClusterToken it minted per cluster. Times are local epoch seconds, already c
 None means "never expires". Unknown keys are kept, so an older kubectl-ace never drops a newer one's data.
 """
 
-from __future__ import annotations
-
 MIN_VALIDITY = 10.0  # a token with less than this left is not handed out
 MIN_LOGIN_LEFT = 120.0  # a login with less than this left cannot usefully mint
 
@@ -38,7 +36,7 @@ class ClusterToken:
         self.extra = extra or {}
 
     @classmethod
-    def from_dict(cls, data) -> ClusterToken | None:
+    def from_dict(cls, data) -> "ClusterToken | None":
         if not isinstance(data, dict) or not isinstance(data.get("token"), str) or not data["token"]:
             return None
         return cls(
@@ -77,7 +75,7 @@ class ClusterToken:
             return 120.0
         return min(3600.0, max(120.0, (self.expires - self.minted) / 10))
 
-    def is_fresh(self, login: Login | None, now: float) -> bool:
+    def is_fresh(self, login: "Login | None", now: float) -> bool:
         """Good to hand out without asking Rancher: usable, and not due a refresh a new mint could improve on."""
         if not self.is_usable(now):
             return False
@@ -88,7 +86,7 @@ class ClusterToken:
             return True
         return login.expires is not None and login.expires - self.expires < self.refresh_margin()
 
-    def same_as(self, other: ClusterToken | None) -> bool:
+    def same_as(self, other: "ClusterToken | None") -> bool:
         return other is not None and other.token == self.token
 
 
@@ -140,7 +138,7 @@ class Login:
         self.retired: list[RetiredToken] = []  # replaced, not yet revoked: logout revokes them
 
     @classmethod
-    def from_dict(cls, name: str, data: dict) -> Login:
+    def from_dict(cls, name: str, data: dict) -> "Login":
         clusters = {}
         for key, item in (data.get("clusters") or {}).items():
             entry = ClusterToken.from_dict(item)
@@ -215,7 +213,7 @@ class Login:
             return
         self.retired.append(RetiredToken(cluster, entry, kind))
 
-    def succeed(self, old: Login, now: float) -> None:
+    def succeed(self, old: "Login", now: float) -> None:
         """Remember the logins this one replaced until they expire: cluster tokens minted from them (whose
         descriptions carry their markers) live no longer than they did, and logout sweeps those markers too."""
         replaced = {**(old.extra.get("replaced_logins") or {}), **(self.extra.get("replaced_logins") or {})}
@@ -263,7 +261,7 @@ class RetiredToken:
         self.kind = kind
 
     @classmethod
-    def from_dict(cls, data) -> RetiredToken | None:
+    def from_dict(cls, data) -> "RetiredToken | None":
         if not isinstance(data, dict):
             return None
         entry = ClusterToken.from_dict({k: v for k, v in data.items() if k not in ("cluster", "kind")})
@@ -303,7 +301,7 @@ class ServerRecord:
         self.pending: list[RetiredToken] = []
 
     @classmethod
-    def from_dict(cls, data: dict) -> ServerRecord:
+    def from_dict(cls, data: dict) -> "ServerRecord":
         logins = {
             name: Login.from_dict(name, item)
             for name, item in (data.get("logins") or {}).items()
@@ -340,7 +338,7 @@ class ServerRecord:
             data["pending"] = [old.to_dict() for old in self.pending]
         return data
 
-    def keep_orphaned(self, found: list[ServerRecord], now: float) -> None:
+    def keep_orphaned(self, found: "list[ServerRecord]", now: float) -> None:
         """Keep every token of records found in killed writers' temp files that this one lacks (live at Rancher).
 
         A login of a user with no login here is kept whole (it had succeeded when its writer was killed);

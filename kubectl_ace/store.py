@@ -6,8 +6,6 @@ lock (a file is only ever replaced whole); edits hold the server's lock file, ne
 Only the standard library is imported at module level: reading the store is part of the hot path.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time

@@ -1,7 +1,5 @@
 """Which current-context changes the tool made, so that it switches back only its own choices, never a user's."""
 
-from __future__ import annotations
-
 import os
 import time
 
@@ -51,7 +49,7 @@ class Switch:
         self.notice = notice  # a switch the watcher made: what the next kubectl call says once ("" when said)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Switch | None:
+    def from_dict(cls, data: dict) -> "Switch | None":
         try:
             return cls(
                 [str(f) for f in data["files"]],

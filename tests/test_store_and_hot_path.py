@@ -48,7 +48,7 @@ def test_store_flag_overrides_the_environment(logged_in, tmp_path):
 
 
 HOT_PATH_MODULES = {
-    "__future__", "_json", "kubectl_ace", "kubectl_ace.argv", "kubectl_ace.cli", "kubectl_ace.commands",
+    "_json", "kubectl_ace", "kubectl_ace.argv", "kubectl_ace.cli", "kubectl_ace.commands",
     "kubectl_ace.commands.token", "kubectl_ace.credential", "kubectl_ace.errors", "kubectl_ace.failover",
     "kubectl_ace.files", "kubectl_ace.health", "kubectl_ace.jsonlite", "kubectl_ace.kubectl_process",
     "kubectl_ace.process_marks", "kubectl_ace.records", "kubectl_ace.store", "kubectl_ace.tokens", "kubectl_ace.urls",
@@ -83,10 +83,8 @@ def test_hot_path_imports_nothing_heavy_and_writes_one_marker(logged_in, world, 
              "http.client", "socket", "re", "typing", "threading", "json", "datetime"}
     assert not heavy & modules
     # Each module is ~0.3 M instructions of import machinery before its own code (more when frozen): a new one on
-    # this list must pay for itself. __future__ goes once store, records, failover and health stop importing it.
-    # On an ACE context the guard also asks whether a switch of the tool's is there to undo (switches).
-    expected = HOT_PATH_MODULES | ({"kubectl_ace.switches"} if context == "prod-fqdn" else set())
-    assert modules == expected, (sorted(modules - expected), sorted(expected - modules))
+    # this list must pay for itself (no module of the hot path imports __future__: it is a module too).
+    assert modules == HOT_PATH_MODULES, (sorted(modules - HOT_PATH_MODULES), sorted(HOT_PATH_MODULES - modules))
     after = snapshot(logged_in.store)
     changed = {p for p in after if after[p] != before.get(p) and p.is_file()}
     assert [p.parent.name for p in changed] == ["handed-" + server_file(logged_in).stem + "-c-m-prod0001"]
