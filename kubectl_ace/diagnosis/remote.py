@@ -123,14 +123,15 @@ def check_endpoints(config, contexts: dict, store: Store) -> list[Check]:
     if not picked:
         return []
 
-    def one(name: str):
+    def one(found):
         try:
-            return survey.survey(config, name, store)
+            return survey.survey_many([found], store, mint=True)[0]
         except AceError as err:
             return err
 
+    clusters = endpoints.all_rancher_endpoints(config)  # one pass over the contexts, in rancher_contexts' order
     with ThreadPoolExecutor(max_workers=min(SURVEY_WORKERS, len(picked))) as pool:
-        reports = list(pool.map(one, picked))
+        reports = list(pool.map(one, clusters))
     checks = []
     for name, report in zip(picked, reports):
         if isinstance(report, AceError):
