@@ -104,6 +104,7 @@ def one_run(
         "ace_works_after_s": round(working[0][0] + working[0][1], 2) if working else None,
         "slowest_ace_call_s": round(max(c[1] for c in ace_calls), 2) if ace_calls else None,
         "longest_call_s": round(max(c[1] for c in calls), 2),
+        "trace": [[round(c[0], 2), round(c[1], 2), c[2], c[3]] for c in calls],
     }
 
 
@@ -173,7 +174,7 @@ def main() -> int:
                         one_run(sandbox, world, envs[variant], fault, warmup, args.window, args.interval, pause)
                     )
             report[fault] = {
-                variant: {key: median_of(runs, key) for key in runs[0]} | {"runs": runs}
+                variant: {key: median_of(runs, key) for key in runs[0] if key != "trace"} | {"runs": runs}
                 for variant, runs in results.items()
             }
         stop_background(sandbox)

@@ -13,10 +13,19 @@ from kubectl_ace.store import Store
 
 
 def command() -> list[str]:
-    """How to run kubectl-ace again: the frozen binary itself, else this Python with the package."""
+    """How to run kubectl-ace again: the frozen binary itself, else this Python with the launcher that started us.
+
+    Not `python -m kubectl_ace`: that imports the package from kubectl's working directory first, so a
+    `kubectl_ace` folder there (a checkout, or someone else's) would run instead of the installed one.
+    """
     if getattr(sys, "frozen", False):
         return [sys.executable]
-    return [sys.executable, "-m", "kubectl_ace"]
+    import os
+
+    launcher = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.isfile(launcher) and os.path.basename(launcher) != "__main__.py":
+        return [sys.executable, launcher]
+    return [sys.executable, "-m", "kubectl_ace"]  # run as `python -m kubectl_ace` itself: the same path again
 
 
 def spawn(args: list[str], env: dict[str, str] | None = None) -> bool:

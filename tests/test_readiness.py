@@ -9,7 +9,7 @@ import select
 import subprocess
 import time
 
-from tests.conftest import background_runs
+from tests.conftest import KUBECTLS, background_runs
 
 PROD, EDGE, PLAIN = "c-m-prod0001", "c-m-edge0001", "c-plain1"
 
@@ -272,3 +272,22 @@ def test_a_background_refresh_reads_the_kubeconfig_kubectl_was_given(logged_in, 
         return entry["token"] != old["token"] and bool(entry.get("verified_at"))
 
     assert world.wait_for(renewed, timeout=30)
+
+
+def test_a_background_run_never_imports_kubectl_ace_from_kubectls_working_directory(logged_in, world, tmp_path):
+    """kubectl runs the plugin in the user's working directory; the watcher it starts must run the installed
+    kubectl-ace, not a `kubectl_ace` folder that happens to be there."""
+    elsewhere = tmp_path / "checkout"
+    (elsewhere / "kubectl_ace").mkdir(parents=True)
+    marker = tmp_path / "imported-from-the-working-directory"
+    (elsewhere / "kubectl_ace" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (elsewhere / "kubectl_ace" / "__main__.py").write_text("")
+    logged_in.exec_kubeconfig(PROD, current="prod")
+    assert logged_in.kubectl("get", "namespaces").returncode == 0
+    logged_in.age_health(6)
+    aged = proxy_state(logged_in)["checked"]
+    used = subprocess.run([KUBECTLS[logged_in.kubectl_version], "get", "namespaces"], env=logged_in.env, cwd=elsewhere,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert used.returncode == 0, used.stderr
+    assert world.wait_for(lambda: proxy_state(logged_in).get("checked", 0) > aged, timeout=30)  # the watcher ran
+    assert not marker.exists()
