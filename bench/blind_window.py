@@ -69,6 +69,7 @@ def one_run(
         done = subprocess.run(
             [kubectl, "get", "namespaces"],
             env=env,
+            cwd=sandbox.root,  # older code starts background runs as `python -m kubectl_ace`: not this checkout's
             capture_output=True,
             text=True,
             timeout=120,
