@@ -73,7 +73,6 @@ def endpoint_of(config, context: str) -> tuple[str, str, str] | None:
 
 def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
     """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's."""
-    from kubectl_ace.kubeconfig_files import ca_pem
 
     found = endpoint_of(config, context)
     if found is None:
@@ -99,13 +98,7 @@ def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
             if sibling is None or (endpoint_of(config, sibling) or ("", "", ""))[:2] != (server, cluster_id):
                 continue
             kind = "fqdn" if name.endswith("-fqdn") else "node"
-        endpoint = Endpoint(
-            name,
-            kind,
-            cluster.body.get("server", ""),
-            ca_pem(cluster.body),
-            bool(cluster.body.get("insecure-skip-tls-verify")),
-        )
+        endpoint = as_endpoint(name, kind, cluster.body)
         if kind == "proxy":
             if proxy is None or name == context:
                 proxy = endpoint
@@ -113,6 +106,15 @@ def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
             ace.append(endpoint)
     ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
     return ClusterEndpoints(server, cluster_id, proxy, ace)
+
+
+def as_endpoint(context: str, kind: str, cluster: dict) -> Endpoint:
+    """The endpoint a context reaches through its cluster entry."""
+    from kubectl_ace.kubeconfig_files import ca_pem
+
+    return Endpoint(
+        context, kind, cluster.get("server", ""), ca_pem(cluster), bool(cluster.get("insecure-skip-tls-verify"))
+    )
 
 
 def proxy_sibling(config, context: str) -> str | None:
@@ -136,7 +138,6 @@ def all_rancher_endpoints(config) -> list[ClusterEndpoints]:
 
 def _clusters(config) -> list[tuple[str, ClusterEndpoints]]:
     """(first context in name order, endpoints) of each Rancher cluster, in the order of those first contexts."""
-    from kubectl_ace.kubeconfig_files import ca_pem
 
     clusters: dict[tuple[str, str], tuple[str, ClusterEndpoints]] = {}
     for name in sorted(config.contexts):
@@ -153,13 +154,7 @@ def _clusters(config) -> list[tuple[str, ClusterEndpoints]]:
         cluster = config.cluster_of(name)
         if cluster is None:
             continue  # a context whose cluster entry is missing names its cluster but is no way to reach it
-        endpoint = Endpoint(
-            name,
-            kind,
-            cluster.body.get("server", ""),
-            ca_pem(cluster.body),
-            bool(cluster.body.get("insecure-skip-tls-verify")),
-        )
+        endpoint = as_endpoint(name, kind, cluster.body)
         if kind == "proxy":
             group.proxy = group.proxy or endpoint
         else:
