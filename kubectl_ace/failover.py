@@ -84,8 +84,7 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
     if cluster_id and not where.cluster_id:
         where.cluster_id = cluster_id  # an ACE URL alone does not say its cluster; the token's flags do
     if options.failover:
-        check = proxy_guard if where.kind == "proxy" else ace_guard
-        due = check(where, cluster, token, store, options)
+        due = endpoint_guard(where, cluster, token, store, options)
         if due is not None:
             return due
     # Only now read the tool's switches, and only once the tool has switched at all (one stat, not an import).
@@ -98,35 +97,31 @@ def guard(cluster: dict, server: str, cluster_id: str | None, token: str, store:
     return None
 
 
-def ace_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
-    """On an ACE context (FQDN or node): does its endpoint answer (from the cached state; a probe when stale)?"""
+def endpoint_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
+    """Does the endpoint kubectl is about to use (proxy, FQDN or node) answer? The cached state; a probe when stale."""
     from kubectl_ace import health
 
     settings = options.settings
-    key = health.ace_key(where.cluster_id, where.url)
+    key = health.proxy_key(where.cluster_id) if where.kind == "proxy" else health.ace_key(where.cluster_id, where.url)
     result = trusted(store, where, key, settings)
-    if result is None:
-        ca = decode_ca(cluster.get("certificate-authority-data") or "")
-        target = health.ace_target(
-            where.cluster_id, where.url, token, ca, bool(cluster.get("insecure-skip-tls-verify"))
-        )
-        result = health.refresh(store, where.server, [target], settings)[key]
+    if result is None:  # stale: only now are the CA and a probe needed
+        result = health.refresh(store, where.server, [probe_target(where, cluster, token, store)], settings)[key]
     return None if result.reachable else Due("fail over", where, result)
 
 
-def proxy_guard(where: Location, cluster: dict, token: str, store: Store, options: Options) -> Due | None:
+def probe_target(where: Location, cluster: dict, token: str, store: Store):
+    """The probe of kubectl's endpoint (health.Target), with the exec cluster info's CA (for the proxy, else Rancher's
+    CA from the store)."""
     from kubectl_ace import health
 
-    settings = options.settings
-    result = trusted(store, where, health.proxy_key(where.cluster_id), settings)
-    if result is None:  # stale: only now is the CA needed, for a probe
+    ca = decode_ca(cluster.get("certificate-authority-data") or "")
+    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    if where.kind != "proxy":
+        return health.ace_target(where.cluster_id, where.url, token, ca, insecure)
+    if not ca:
         record = store.read(where.server)
-        ca = decode_ca(cluster.get("certificate-authority-data") or "") or ((record.cacert if record else "") or "")
-        target = health.proxy_target(
-            where.server, where.cluster_id, token, ca, bool(cluster.get("insecure-skip-tls-verify"))
-        )
-        result = health.refresh(store, where.server, [target], settings)[target.key]
-    return None if result.reachable else Due("fail over", where, result)
+        ca = (record.cacert if record else "") or ""
+    return health.proxy_target(where.server, where.cluster_id, token, ca, insecure)
 
 
 def trusted(store: Store, where: Location, key: str, settings):

@@ -29,10 +29,10 @@ class Settings:
         unhealthy_ttl: float | None = None,
     ) -> None:
         env = os.environ
-        self.connect_timeout = connect_timeout or _float(env.get("KUBECTL_ACE_CONNECT_TIMEOUT"), CONNECT_TIMEOUT)
-        self.read_timeout = read_timeout or _float(env.get("KUBECTL_ACE_PROBE_TIMEOUT"), READ_TIMEOUT)
+        self.connect_timeout = connect_timeout or env_seconds(env.get("KUBECTL_ACE_CONNECT_TIMEOUT"), CONNECT_TIMEOUT)
+        self.read_timeout = read_timeout or env_seconds(env.get("KUBECTL_ACE_PROBE_TIMEOUT"), READ_TIMEOUT)
         self.healthy_ttl = (
-            healthy_ttl if healthy_ttl is not None else _float(env.get("KUBECTL_ACE_HEALTH_TTL"), HEALTHY_TTL)
+            healthy_ttl if healthy_ttl is not None else env_seconds(env.get("KUBECTL_ACE_HEALTH_TTL"), HEALTHY_TTL)
         )
         self.unhealthy_ttl = unhealthy_ttl if unhealthy_ttl is not None else min(UNHEALTHY_TTL, self.healthy_ttl)
 
@@ -365,7 +365,8 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
 
-def _float(value: str | None, default: float) -> float:
+def env_seconds(value: str | None, default: float) -> float:
+    """A number of seconds from an environment variable's text, or the default when unset or not a number."""
     try:
         return float(value) if value else default
     except ValueError:

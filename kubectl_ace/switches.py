@@ -81,6 +81,15 @@ class Switch:
         }
 
 
+def source_target(switch: Switch, server: str, token: str):
+    """The probe of the endpoint the tool switched away from (health.Target): what a switch back waits for."""
+    from kubectl_ace import health
+
+    if switch.source_url:
+        return health.ace_target(switch.cluster, switch.source_url, token, switch.proxy_ca, switch.proxy_insecure)
+    return health.proxy_target(server, switch.cluster, token, switch.proxy_ca, switch.proxy_insecure)
+
+
 def read(store: Store) -> list[Switch]:
     try:
         with open(store.switches_file(), encoding="utf-8") as handle:

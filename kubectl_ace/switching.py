@@ -18,15 +18,12 @@ def fail_over(where: Location, result, token: str, store: Store, options: Option
     raise _once(store, err, topic)
 
 
-def fail_over_in_background(where: Location, result, token: str, store: Store, options: Options) -> None:
-    """The watcher's fail-over: switch as a call would, leaving the notice to the next call (which already uses it)."""
-    switch_away(where, result, token, store, options, background=True)
-
-
 def switch_away(
     where: Location, result, token: str, store: Store, options: Options, background: bool = False
 ) -> tuple[AceError, str]:
-    """Switch to the best healthy endpoint of the cluster; the error that ends the call, and its topic to say once."""
+    """Switch to the best healthy endpoint of the cluster; the error that ends the call, and its topic to say once.
+
+    background: the watcher's fail-over, whose notice the switch record keeps for the next call (which uses it)."""
     kube_file, explicit_context = kubectl_process.kubectl_args()
     config = kubeconfig_files.load(kube_file)
     using = explicit_context or config.current_context
@@ -142,19 +139,13 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
         notice = switches.claim_notice(store, record.files)  # the watcher switched; this call is the first to use it
         if notice:
             print(f"kubectl-ace: {notice}", file=sys.stderr)
-    if record.source_url:
-        target = health.ace_target(record.cluster, record.source_url, token, record.proxy_ca, record.proxy_insecure)
-        back = f"{record.source} answers again"
-    else:
-        target = health.proxy_target(where.server, record.cluster, token, record.proxy_ca, record.proxy_insecure)
-        back = f"Rancher at {where.server} is reachable again"
+    target = switches.source_target(record, where.server, token)
+    back = f"{record.source} answers again" if record.source_url else f"Rancher at {where.server} is reachable again"
     settings = options.settings
     known = health.fresh_results(store, where.server, [target.key], settings)
     hung = None if target.key in known else last_hung(store, where.server, target.key)
     if hung is not None:
         # The source hung last time (e.g. a stalled Rancher): probe it in the background, not on this call's time.
-        import time
-
         if hung.reprobe_at is None or not 0 <= time.time() - hung.reprobe_at < settings.unhealthy_ttl:
             from kubectl_ace import background
 

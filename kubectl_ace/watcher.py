@@ -68,19 +68,10 @@ def what_to_probe(store: Store, server: str, cluster_id: str):
     login = record.login() if record else None
     entry = login.cluster(where.cluster_id) if login else None
     token = entry.token if entry else ""
-    ca = credential.decode_ca(cluster.get("certificate-authority-data") or "")
-    insecure = bool(cluster.get("insecure-skip-tls-verify"))
-    if where.kind == "proxy":
-        ca = ca or ((record.cacert if record else "") or "")
-        targets = [health.proxy_target(where.server, where.cluster_id, token, ca, insecure)]
-    else:
-        targets = [health.ace_target(where.cluster_id, where.url, token, ca, insecure)]
+    targets = [failover.probe_target(where, cluster, token, store)]
     mine = switches.mine(store, where.server, where.cluster_id)
     if mine is not None:
-        if mine.source_url:
-            targets.append(health.ace_target(mine.cluster, mine.source_url, token, mine.proxy_ca, mine.proxy_insecure))
-        else:
-            targets.append(health.proxy_target(where.server, mine.cluster, token, mine.proxy_ca, mine.proxy_insecure))
+        targets.append(switches.source_target(mine, where.server, token))
     return where, targets, token
 
 
@@ -90,7 +81,7 @@ def switch_away(where, result, token: str, store: Store) -> None:
     from kubectl_ace.errors import AceError
 
     try:
-        switching.fail_over_in_background(where, result, token, store, failover.Options())
+        switching.switch_away(where, result, token, store, failover.Options(), background=True)
     except AceError:
         pass  # e.g. the kubeconfig changed meanwhile: the next call fails over itself
 
@@ -101,10 +92,7 @@ def in_use(store: Store, server: str, cluster_id: str, now: float) -> bool:
 
     from kubectl_ace.process_marks import handout_dir
 
-    try:
-        idle = float(os.environ.get("KUBECTL_ACE_WATCH_IDLE") or IDLE)
-    except ValueError:
-        idle = IDLE
+    idle = health.env_seconds(os.environ.get("KUBECTL_ACE_WATCH_IDLE"), IDLE)
     try:
         return now - os.stat(handout_dir(store, server, cluster_id or None)).st_mtime < idle
     except OSError:
