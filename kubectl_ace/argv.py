@@ -31,28 +31,26 @@ def without_flag(argv: list[str], name: str) -> list[str]:
     return result
 
 
-def subcommand_at(argv: list[str], word: str, value_flags: tuple[str, ...]) -> int | None:
-    """Where `word` stands as the subcommand (only flags, and the values of value_flags, before it), else None."""
+def subcommand_index(argv: list[str], value_flags: tuple[str, ...]) -> int | None:
+    """Where the subcommand stands: the first argument that is neither a flag nor the value of one of value_flags."""
     index = 0
     while index < len(argv):
-        arg = argv[index]
-        if arg == word:
+        if not argv[index].startswith("-"):
             return index
-        if not arg.startswith("-"):
-            return None  # another subcommand, or a positional
-        index += 2 if arg in value_flags else 1  # `--store DIR`: DIR is no subcommand, whatever it is called
+        index += 2 if argv[index] in value_flags else 1  # `--store DIR`: DIR is no subcommand, whatever it is called
     return None
+
+
+def subcommand_at(argv: list[str], word: str, value_flags: tuple[str, ...]) -> int | None:
+    """Where `word` stands as the subcommand (only flags, and the values of value_flags, before it), else None."""
+    index = subcommand_index(argv, value_flags)
+    return index if index is not None and argv[index] == word else None
 
 
 def subcommand(argv: list[str], value_flags: tuple[str, ...]) -> str | None:
-    """The subcommand: the first argument that is neither a flag nor the value of one of value_flags."""
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if not arg.startswith("-"):
-            return arg
-        index += 2 if arg in value_flags else 1
-    return None
+    """The subcommand, or None when there is none."""
+    index = subcommand_index(argv, value_flags)
+    return None if index is None else argv[index]
 
 
 def parse(argv: list[str], value_flags: dict[str, str], bool_flags: dict[str, str]) -> tuple[dict, list[str]]:

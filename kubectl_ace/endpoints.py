@@ -72,40 +72,27 @@ def endpoint_of(config, context: str) -> tuple[str, str, str] | None:
 
 
 def rancher_endpoints(config, context: str) -> ClusterEndpoints | None:
-    """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's."""
+    """The proxy and ACE contexts of the Rancher cluster that `context` belongs to; None if it is not Rancher's.
+    Of several proxy contexts of the cluster, `context` itself when it is one."""
+    placed = _place(config, context)
+    if placed is None:
+        return None
+    key = placed[0]
+    found = _clusters(config, only=key, prefer=context)
+    return found[0][1] if found else ClusterEndpoints(key[0], key[1], None, [])
 
-    found = endpoint_of(config, context)
+
+def _place(config, name: str) -> tuple[tuple[str, str], str] | None:
+    """((Rancher server, cluster id), endpoint kind) of a context: from its cluster entry, else, for an ACE context
+    named like Rancher does, from its proxy sibling; None when it is no Rancher cluster's."""
+    where = endpoint_of(config, name)
+    if where is not None:
+        return (where[0], where[1]), where[2]
+    sibling = proxy_sibling(config, name)
+    found = endpoint_of(config, sibling) if sibling is not None else None
     if found is None:
-        sibling = proxy_sibling(config, context)
-        if sibling is None:
-            return None
-        found = endpoint_of(config, sibling)
-        assert found is not None
-    server, cluster_id, _ = found
-    proxy = None
-    ace: list[Endpoint] = []
-    for name in sorted(config.contexts):
-        cluster = config.cluster_of(name)
-        if cluster is None:
-            continue
-        where = endpoint_of(config, name)
-        if where is not None:
-            if where[:2] != (server, cluster_id):
-                continue
-            kind = where[2]
-        else:
-            sibling = proxy_sibling(config, name)
-            if sibling is None or (endpoint_of(config, sibling) or ("", "", ""))[:2] != (server, cluster_id):
-                continue
-            kind = "fqdn" if name.endswith("-fqdn") else "node"
-        endpoint = as_endpoint(name, kind, cluster.body)
-        if kind == "proxy":
-            if proxy is None or name == context:
-                proxy = endpoint
-        else:
-            ace.append(endpoint)
-    ace.sort(key=lambda e: (e.kind != "fqdn", e.context))
-    return ClusterEndpoints(server, cluster_id, proxy, ace)
+        return None
+    return (found[0], found[1]), "fqdn" if name.endswith("-fqdn") else "node"
 
 
 def as_endpoint(context: str, kind: str, cluster: dict) -> Endpoint:
@@ -136,27 +123,23 @@ def all_rancher_endpoints(config) -> list[ClusterEndpoints]:
     return [group for _, group in _clusters(config)]
 
 
-def _clusters(config) -> list[tuple[str, ClusterEndpoints]]:
-    """(first context in name order, endpoints) of each Rancher cluster, in the order of those first contexts."""
-
+def _clusters(config, only: tuple[str, str] | None = None, prefer: str = "") -> list[tuple[str, ClusterEndpoints]]:
+    """(first context in name order, endpoints) of each Rancher cluster (or only of that (server, cluster id)), in
+    the order of those first contexts; a cluster's first proxy context is its proxy, or `prefer` when it is one."""
     clusters: dict[tuple[str, str], tuple[str, ClusterEndpoints]] = {}
     for name in sorted(config.contexts):
-        where = endpoint_of(config, name)
-        if where is None:
-            sibling = proxy_sibling(config, name)
-            found = endpoint_of(config, sibling) if sibling is not None else None
-            if found is None:
-                continue
-            key, kind = (found[0], found[1]), "fqdn" if name.endswith("-fqdn") else "node"
-        else:
-            key, kind = (where[0], where[1]), where[2]
+        placed = _place(config, name)
+        if placed is None or (only is not None and placed[0] != only):
+            continue
+        key, kind = placed
         group = clusters.setdefault(key, (name, ClusterEndpoints(key[0], key[1], None, [])))[1]
         cluster = config.cluster_of(name)
         if cluster is None:
             continue  # a context whose cluster entry is missing names its cluster but is no way to reach it
         endpoint = as_endpoint(name, kind, cluster.body)
         if kind == "proxy":
-            group.proxy = group.proxy or endpoint
+            if group.proxy is None or name == prefer:
+                group.proxy = endpoint
         else:
             group.ace.append(endpoint)
     for _, group in clusters.values():

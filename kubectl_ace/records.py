@@ -157,11 +157,7 @@ class Login:
             clusters,
             {k: v for k, v in data.items() if k not in cls.FIELDS},
         )
-        retired = data.get("retired")
-        for item in retired if isinstance(retired, list) else ():
-            old = RetiredToken.from_dict(item)
-            if old is not None:
-                login.retired.append(old)
+        login.retired = RetiredToken.list_from(data.get("retired"))
         return login
 
     def to_dict(self) -> dict:
@@ -270,6 +266,12 @@ class RetiredToken:
         kind = data.get("kind") if data.get("kind") in ("login", "kubeconfig", "request") else "cluster"
         return cls(str(data.get("cluster") or ""), entry, str(kind))
 
+    @classmethod
+    def list_from(cls, items) -> "list[RetiredToken]":
+        """The entries of a stored list (retired or pending), skipping what does not read as one."""
+        found = [cls.from_dict(item) for item in items] if isinstance(items, list) else []
+        return [old for old in found if old is not None]
+
     def to_dict(self) -> dict:
         return {**self.entry.to_dict(), "cluster": self.cluster, "kind": self.kind}
 
@@ -316,11 +318,7 @@ class ServerRecord:
             {k: v for k, v in data.items() if k not in cls.FIELDS},
             str(data.get("token_api") or ""),
         )
-        pending = data.get("pending")
-        for item in pending if isinstance(pending, list) else ():
-            old = RetiredToken.from_dict(item)
-            if old is not None:
-                record.pending.append(old)
+        record.pending = RetiredToken.list_from(data.get("pending"))
         return record
 
     def to_dict(self, version: int) -> dict:
