@@ -1,14 +1,15 @@
 """What the exec path needs of a kubeconfig (no provideClusterInfo), kept per file while only current-context changed.
 
-Per kubeconfig file, an index in the store's state folder holds each context's cluster name and each cluster's
-exec cluster info (server, CA, kubectl-ace's extension: nothing secret; no user entries), from one YAML parse. It
-stays valid while the file differs from what was parsed at most in the value of its current-context line (what
-kubectx and `kubectl config use-context` change): the lengths and CRC-32s of the bytes before and after that value
-prove it, without a parse. The index is a header line, a names section of lines `C<name>\\t<cluster>` and
-`K<name>\\t<offset> <length>` (JSON-quoted names, found with bytes.find: no `re`, no json package), then the clusters'
-info as JSON texts, where the K lines point. The exec path reads the header, the names (~1/20 of the index: the CAs
-are most of it) and one cluster's info. The file's own bytes are never copied into the store: a kubeconfig may hold
-other credentials.
+Per kubeconfig file, an index in the store's state folder holds each context's cluster and user names and each
+cluster's exec cluster info (server, CA, kubectl-ace's extension: nothing secret; no user entries), from one YAML
+parse. It stays valid while the file differs from what was parsed at most in the value of its current-context line
+(what kubectx and `kubectl config use-context` change): the lengths and CRC-32s of the bytes before and after that
+value prove it, without a parse. The index is a header line, a names section of lines `C<name>\\t<cluster>`,
+`U<name>\\t<user>` and `K<name>\\t<offset> <length>` (JSON-quoted names, found with bytes.find: no `re`, no json
+package), then the clusters' info as JSON texts, where the K lines point. The exec path reads the header, the names
+(~1/15 of the index: the CAs are most of it) and one cluster's info; read-only commands (status, `kubectl ace
+kubectl`) read it all instead of parsing the file. The file's own bytes are never copied into the store: a
+kubeconfig may hold other credentials.
 """
 
 import os
@@ -17,7 +18,7 @@ import zlib
 from kubectl_ace import jsonlite, kubeconfig_text
 from kubectl_ace.store import Store
 
-VERSION = 5
+VERSION = 6
 
 
 class FileIndex:
@@ -72,6 +73,19 @@ class FileIndex:
             return None
         return found.decode() if len(found) == length else None
 
+    def all_infos(self) -> bytes | None:
+        """Every cluster's info text, back to back as the K lines place them; None when the index file was replaced."""
+        if self.infos is not None:
+            return self.infos
+        try:
+            with open(self.path, "rb") as handle:
+                if _stamp(handle) != self.stamp:
+                    return None
+                handle.seek(self.infos_at)
+                return handle.read()
+        except OSError:
+            return None
+
 
 def cluster_info(store: Store, paths: list[str], context: str) -> dict:
     """The exec cluster info of the context kubectl uses (`context`, else the merged current-context); {} if none."""
@@ -112,6 +126,34 @@ def parsed(store: Store, path: str, raw: bytes) -> dict | None:
 
         return parse(_text(raw, path), path)
     return build(store, path, raw, strict=True)[1]
+
+
+def entries(store: Store, path: str, raw: bytes) -> tuple[str, dict, dict]:
+    """(current-context, {context: (cluster, user)}, {cluster: exec cluster info}) of a file from its index, built
+    as `parsed` builds it when it does not hold (InputError for a file that is not a kubeconfig): what a read-only
+    command needs of the file's contexts and clusters, without parsing 1 MB of YAML."""
+    import json
+
+    found = cached(store, path, raw)
+    index = found[0] if found else build(store, path, raw, strict=True)[0]
+    infos = index.all_infos() if index is not None else None
+    if index is None or infos is None:  # the index was replaced under us: this call parses for itself
+        index = build(store, path, raw, strict=True)[0]
+        assert index is not None and index.infos is not None
+        infos = index.infos
+    contexts: dict[str, list[str]] = {}
+    clusters: dict[str, dict] = {}
+    for line in index.names.decode().split("\n"):
+        if not line:
+            continue
+        name, rest = line[1:].split("\t", 1)
+        if line[0] == "K":
+            offset, length = (int(part) for part in rest.split(" "))
+            clusters[json.loads(name)] = json.loads(infos[offset : offset + length])
+        else:
+            pair = contexts.setdefault(json.loads(name), ["", ""])
+            pair[line[0] == "U"] = json.loads(rest)
+    return index.current, {name: (pair[0], pair[1]) for name, pair in contexts.items()}, clusters
 
 
 def index_path(store: Store, path: str) -> str:
@@ -175,6 +217,7 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
             body = body if isinstance(body, dict) else {}
             if kind == "C":
                 lines.append("C" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("cluster") or "")))
+                lines.append("U" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("user") or "")))
                 continue
             info = json.dumps(exec_cluster(body)).encode()
             lines.append(f"K{json.dumps(item['name'])}\t{size} {len(info)}")
@@ -251,3 +294,15 @@ def exec_cluster(body: dict) -> dict:
                 cluster["config"] = {"kubectl-ace": ext}
                 break
     return cluster
+
+
+def cluster_entry(info: dict) -> dict:
+    """The cluster entry as far as exec_cluster kept it."""
+    from kubectl_ace.credential import EXTENSION_NAME
+
+    kept = ("server", "insecure-skip-tls-verify", "certificate-authority-data")
+    body = {key: info[key] for key in kept if key in info}
+    ext = (info.get("config") or {}).get("kubectl-ace")
+    if isinstance(ext, dict):
+        body["extensions"] = [{"name": EXTENSION_NAME, "extension": {"kubectl-ace": ext}}]
+    return body

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from bench.fleetgen import fleet_kubeconfig
-from kubectl_ace import kubeconfig_files, kubeconfig_index, kubeconfig_text
+from kubectl_ace import kubeconfig_files, kubeconfig_index, kubeconfig_text, kubeconfig_view
+from kubectl_ace.errors import InputError
 from kubectl_ace.store import Store
 from tests.conftest import KUBECTLS, NEWEST, Sandbox
 
@@ -246,11 +247,9 @@ def test_every_rancher_cluster_of_a_fleet_is_found_in_one_pass(tmp_path, monkeyp
     assert len(calls) <= 2 * 2 * len(config.contexts)  # each context once per listing (and a sibling's at most)
 
 
-def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_path):
-    """Rancher-named ACE contexts without the extension, a context whose cluster entry is gone, other contexts,
-    clusters without a proxy context: the same clusters, endpoints and order as asking context by context."""
-    from kubectl_ace import endpoints
-
+def awkward_fleet() -> str:
+    """Rancher-named ACE contexts without the extension, a context whose cluster entry is gone, other contexts (one
+    named like an ACE context but of another user), clusters without a proxy context."""
     data = yaml.safe_load(fleet_kubeconfig(6, nodes=2))
     for entry in data["clusters"]:
         if entry["name"].endswith(("-fqdn", "-node1")):
@@ -260,9 +259,17 @@ def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_p
     data["contexts"] = [c for c in data["contexts"] if c["name"] not in ("fleet-0001", "fleet-0005")]
     data["contexts"] += [{"name": "plain", "context": {"cluster": "plain", "user": "x"}},
                          {"name": "fleet-0003-zz", "context": {"cluster": "fleet-0003", "user": "fleet-0003"}},
-                         {"name": "fleet-0004-missing", "context": {"cluster": "gone", "user": "fleet-0004"}}]
+                         {"name": "fleet-0004-missing", "context": {"cluster": "gone", "user": "fleet-0004"}},
+                         {"name": "fleet-0000-elsewhere", "context": {"cluster": "plain", "user": "x"}}]  # not a sibling
+    return yaml.safe_dump(data)
+
+
+def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_path):
+    """The same clusters, endpoints and order as asking context by context, in an awkward fleet."""
+    from kubectl_ace import endpoints
+
     path = tmp_path / "config"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(awkward_fleet())
     config = kubeconfig_files.load(str(path))
     expected, seen = [], set()
     for name in sorted(config.contexts):
@@ -272,6 +279,58 @@ def test_the_one_pass_listing_gives_each_cluster_as_its_first_context_does(tmp_p
             expected.append(endpoints_as_tuples(found))
     assert [endpoints_as_tuples(f) for f in endpoints.all_rancher_endpoints(config)] == expected
     assert len(expected) == 6 and any(e[2] is None for e in expected)  # two clusters have no proxy context
+
+
+def test_the_read_only_view_finds_every_endpoint_the_full_load_finds(tmp_path, monkeypatch):
+    """status and `kubectl ace kubectl` read the index, not the YAML: merged files, Rancher-named ACE contexts
+    (matched by user), a missing cluster entry and non-Rancher contexts come out as from the full parse."""
+    from kubectl_ace import endpoints
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text(awkward_fleet().replace("current-context: fleet-0000", "current-context: ''"))  # unset
+    second.write_text(fleet_kubeconfig(8).replace("current-context: fleet-0000", "current-context: fleet-0006"))
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    full = kubeconfig_files.load()
+    for _ in range(2):  # the first view builds no index of its own (load did), the second reads it again
+        view = kubeconfig_view.load()
+        assert view.current_context == full.current_context == "fleet-0006"
+        assert sorted(view.contexts) == sorted(full.contexts) and view.paths == full.paths
+        assert [endpoints_as_tuples(f) for f in endpoints.all_rancher_endpoints(view)] == \
+            [endpoints_as_tuples(f) for f in endpoints.all_rancher_endpoints(full)]
+        for name in full.contexts:
+            mine, theirs = endpoints.rancher_endpoints(view, name), endpoints.rancher_endpoints(full, name)
+            assert (mine and endpoints_as_tuples(mine)) == (theirs and endpoints_as_tuples(theirs)), name
+            assert view.contexts[name].path == full.contexts[name].path
+
+
+def test_the_read_only_view_parses_no_yaml_while_the_index_holds(tmp_path, monkeypatch):
+    from kubectl_ace import kubeconfig_yaml
+
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(20)
+    path.write_text(text)
+    assert kubeconfig_view.load(str(path)).current_context == "fleet-0000"  # parses and writes the index
+    monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: pytest.fail("parsed the kubeconfig"))
+    path.write_text(text.replace("current-context: fleet-0000", "current-context: fleet-0007"))
+    view = kubeconfig_view.load(str(path))
+    assert view.current_context == "fleet-0007" and len(view.contexts) == 60
+    assert view.cluster_of("fleet-0003-fqdn").body["server"] == "https://fleet-0003.fleet.invalid"
+
+
+def test_the_read_only_view_rejects_what_the_full_load_rejects(tmp_path):
+    path = tmp_path / "config"
+    for text in ("clusters: [unclosed\n", "- a list\n"):
+        path.write_text(text)
+        with pytest.raises(InputError) as full:
+            kubeconfig_files.load(str(path))
+        with pytest.raises(InputError) as view:
+            kubeconfig_view.load(str(path))
+        assert str(view.value) == str(full.value)
+    path.write_bytes(b"current-context: \xff\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        kubeconfig_view.load(str(path))
+    with pytest.raises(InputError, match="does not exist"):
+        kubeconfig_view.load(str(tmp_path / "missing"))
 
 
 def test_a_command_that_loads_the_kubeconfig_rewrites_the_index_only_when_it_no_longer_holds(tmp_path, own_store):

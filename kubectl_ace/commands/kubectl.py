@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from kubectl_ace import kubeconfig_files, survey
+from kubectl_ace import kubeconfig_files, kubeconfig_view, survey
 from kubectl_ace.argv import flag_value, without_flag
 from kubectl_ace.errors import AceError, UsageError
 from kubectl_ace.store import Store
@@ -31,7 +31,7 @@ def run_raw(argv: list[str], global_args: dict) -> int:
         raise UsageError(
             "kubectl: give kubectl's arguments, e.g. kubectl ace kubectl get pods (see `kubectl ace kubectl --help`)"
         )
-    config = kubeconfig_files.require_contexts(kubeconfig_files.load(kube_file))
+    config = kubeconfig_files.require_contexts(kubeconfig_view.load(kube_file))
     wanted = flag_value(argv, "--context") or global_args.get("context") or config.current_context
     if not wanted:
         raise UsageError("no current context; pass --context")

@@ -5,7 +5,7 @@ Read-only: nothing is minted or asked of Rancher but its /ping; readiness comes 
 
 from __future__ import annotations
 
-from kubectl_ace import endpoints, kubeconfig_files, output, survey
+from kubectl_ace import endpoints, kubeconfig_files, kubeconfig_view, output, survey
 from kubectl_ace.errors import UsageError
 from kubectl_ace.store import Store
 
@@ -25,7 +25,7 @@ def run(args) -> int:
     from kubectl_ace import readiness
 
     store = Store(getattr(args, "store", None))
-    config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
+    config = kubeconfig_files.require_contexts(kubeconfig_view.load(getattr(args, "kubeconfig", None)))
     if args.all:  # every cluster in one pass over the kubeconfig (per context would be quadratic in a fleet)
         clusters = endpoints.all_rancher_endpoints(config)
         contexts: list[str] = []
