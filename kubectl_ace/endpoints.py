@@ -95,12 +95,13 @@ def _place(config, name: str) -> tuple[tuple[str, str], str] | None:
     return (found[0], found[1]), "fqdn" if name.endswith("-fqdn") else "node"
 
 
-def as_endpoint(context: str, kind: str, cluster: dict) -> Endpoint:
-    """The endpoint a context reaches through its cluster entry."""
+def as_endpoint(context: str, kind: str, cluster) -> Endpoint:
+    """The endpoint a context reaches through its cluster entry (kubeconfig_files.Entry)."""
     from kubectl_ace.kubeconfig_files import ca_pem
 
+    body = cluster.body
     return Endpoint(
-        context, kind, cluster.get("server", ""), ca_pem(cluster), bool(cluster.get("insecure-skip-tls-verify"))
+        context, kind, body.get("server", ""), ca_pem(body, cluster.path), bool(body.get("insecure-skip-tls-verify"))
     )
 
 
@@ -136,7 +137,7 @@ def _clusters(config, only: tuple[str, str] | None = None, prefer: str = "") -> 
         cluster = config.cluster_of(name)
         if cluster is None:
             continue  # a context whose cluster entry is missing names its cluster but is no way to reach it
-        endpoint = as_endpoint(name, kind, cluster.body)
+        endpoint = as_endpoint(name, kind, cluster)
         if kind == "proxy":
             if group.proxy is None or name == prefer:
                 group.proxy = endpoint
@@ -159,7 +160,7 @@ def rancher_ca(config, server: str) -> str:
     for entry in config.clusters.values():
         where = classify_cluster(entry.body)
         if where is not None and where[0] == server and where[2] == "proxy":
-            pem = ca_pem(entry.body)
+            pem = ca_pem(entry.body, entry.path)
             if pem:
                 return pem
     return ""

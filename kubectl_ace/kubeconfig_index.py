@@ -219,7 +219,7 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
                 lines.append("C" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("cluster") or "")))
                 lines.append("U" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("user") or "")))
                 continue
-            info = json.dumps(exec_cluster(body)).encode()
+            info = json.dumps(exec_cluster(body, path)).encode()
             lines.append(f"K{json.dumps(item['name'])}\t{size} {len(info)}")
             infos.append(info)
             size += len(info)
@@ -273,8 +273,9 @@ def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return start, start + len(text[span[0] : span[1]].encode())
 
 
-def exec_cluster(body: dict) -> dict:
-    """A kubeconfig cluster entry as the exec cluster info kubectl would send with provideClusterInfo."""
+def exec_cluster(body: dict, source: str = "") -> dict:
+    """A kubeconfig cluster entry (of the file `source`) as the exec cluster info kubectl would send with
+    provideClusterInfo."""
     from kubectl_ace.credential import EXTENSION_NAME
     from kubectl_ace.kubeconfig_yaml import ca_pem
 
@@ -282,7 +283,7 @@ def exec_cluster(body: dict) -> dict:
         "server": body.get("server", ""),
         "insecure-skip-tls-verify": bool(body.get("insecure-skip-tls-verify")),
     }
-    pem = ca_pem(body)
+    pem = ca_pem(body, source)
     if pem:
         import base64
 

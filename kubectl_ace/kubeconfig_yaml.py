@@ -42,14 +42,19 @@ def parse(text: str, path: str) -> dict | None:
     return data
 
 
-def ca_pem(cluster: dict) -> str:
-    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file."""
+def ca_pem(cluster: dict, source: str = "") -> str:
+    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file (a relative path
+    is relative to the kubeconfig file `source` it came from, as client-go resolves it)."""
     if cluster.get("certificate-authority-data"):
         return decode_ca(cluster["certificate-authority-data"])
     if cluster.get("certificate-authority"):
+        path = os.path.expanduser(str(cluster["certificate-authority"]))
+        if source and not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(os.path.abspath(source)), path)
         try:
-            with open(os.path.expanduser(cluster["certificate-authority"]), encoding="utf-8") as handle:
+            with open(path, encoding="utf-8") as handle:
                 return handle.read()
         except OSError:
             return ""
+    return ""
     return ""

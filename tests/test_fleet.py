@@ -130,6 +130,25 @@ def test_exec_path_index_is_rebuilt_when_anything_but_the_current_context_change
         "https://rancher.fleet.invalid/k8s/clusters/c-m-00000004"
 
 
+def test_the_exec_path_reads_a_relative_ca_file_beside_the_kubeconfig(tmp_path, own_store, monkeypatch):
+    import base64
+
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "fqdn-ca.pem").write_text("FQDN CA")
+    data = yaml.safe_load(fleet_kubeconfig(2))
+    for entry in data["clusters"]:
+        if entry["name"] == "fleet-0001-fqdn":
+            entry["cluster"].pop("certificate-authority-data")
+            entry["cluster"]["certificate-authority"] = "fqdn-ca.pem"
+    path = tmp_path / "kube" / "config"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    info = kubeconfig_index.cluster_info(Store(str(own_store)), [str(path)], "fleet-0001-fqdn")
+    assert base64.b64decode(info["certificate-authority-data"]).decode() == "FQDN CA"
+    view = kubeconfig_view.load(str(path))
+    assert view.cluster_of("fleet-0001-fqdn").body["certificate-authority-data"] == info["certificate-authority-data"]
+
+
 def test_value_span_refuses_what_a_line_scan_cannot_prove():
     assert kubeconfig_text.value_span("a: 1\ncurrent-context: x\n") is not None
     assert kubeconfig_text.value_span("a: 1\n  current-context: x\n") is None  # not at a line start

@@ -77,6 +77,24 @@ def test_rancher_ca_comes_from_a_proxy_entry_of_that_rancher():
     assert rancher_ca(kube, "https://other.example.com") == ""
 
 
+def test_a_relative_ca_file_is_read_beside_its_kubeconfig_wherever_the_command_runs(tmp_path, monkeypatch):
+    """client-go resolves a relative certificate-authority against the directory of the file that names it."""
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "prod-ca.pem").write_text("PROD CA")
+    (tmp_path / "kube" / "rancher-ca.pem").write_text("RANCHER CA")
+    kube = config({"prod": ("prod", "prod", {"server": f"{RANCHER}/k8s/clusters/c-m-1",
+                                             "certificate-authority": "rancher-ca.pem"}),
+                   "prod-fqdn": ("prod-fqdn", "prod", {"server": "https://prod.example.com",
+                                                       "certificate-authority": "prod-ca.pem"})})
+    for entry in (*kube.clusters.values(), *kube.contexts.values()):
+        entry.path = str(tmp_path / "kube" / "config")
+    monkeypatch.chdir(tmp_path)  # not the kubeconfig's directory
+    found = rancher_endpoints(kube, "prod-fqdn")
+    assert found is not None and found.proxy is not None
+    assert (found.proxy.ca_data, found.ace[0].ca_data) == ("RANCHER CA", "PROD CA")
+    assert rancher_ca(kube, RANCHER) == "RANCHER CA"
+
+
 def test_choose_prefers_a_healthy_fqdn_then_the_fastest_healthy_node():
     fqdn, slow, fast = Endpoint("f", "fqdn", "u1"), Endpoint("n1", "node", "u2"), Endpoint("n2", "node", "u3")
     assert choose([fqdn, slow, fast], {"u1": Probe(True), "u2": Probe(True), "u3": Probe(True)}) is fqdn
