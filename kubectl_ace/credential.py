@@ -88,6 +88,18 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def cluster_ca(cluster: dict) -> str:
+    """The CA (PEM) of exec cluster info: its certificate-authority-data, else the file the kubeconfig index keeps
+    (kubectl itself always sends data); "" if none."""
+    if cluster.get("certificate-authority-data") or not cluster.get("certificate-authority"):
+        return decode_ca(cluster.get("certificate-authority-data") or "")
+    try:
+        with open(cluster["certificate-authority"], encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, TypeError, UnicodeDecodeError):
+        return ""
+
+
 def decode_ca(data: str) -> str:
     """certificate-authority-data (base64, as kubectl passes it in spec.cluster) as PEM; "" if absent or bad."""
     if not data:

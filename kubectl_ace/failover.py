@@ -7,7 +7,7 @@ The switching itself (switching.py) and the kubeconfig (and yaml) are loaded onl
 import os
 
 from kubectl_ace import jsonlite
-from kubectl_ace.credential import decode_ca
+from kubectl_ace.credential import cluster_ca
 from kubectl_ace.store import Store
 
 
@@ -114,7 +114,7 @@ def probe_target(where: Location, cluster: dict, token: str, store: Store):
     CA from the store)."""
     from kubectl_ace import health
 
-    ca = decode_ca(cluster.get("certificate-authority-data") or "")
+    ca = cluster_ca(cluster)
     insecure = bool(cluster.get("insecure-skip-tls-verify"))
     if where.kind != "proxy":
         return health.ace_target(where.cluster_id, where.url, token, ca, insecure)

@@ -275,19 +275,19 @@ def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
 
 def exec_cluster(body: dict, source: str = "") -> dict:
     """A kubeconfig cluster entry (of the file `source`) as the exec cluster info kubectl would send with
-    provideClusterInfo."""
+    provideClusterInfo; a CA file is kept as its path (credential.cluster_ca reads it when a probe needs it), so that
+    a renewed CA file is seen although the kubeconfig did not change."""
     from kubectl_ace.credential import EXTENSION_NAME
-    from kubectl_ace.kubeconfig_yaml import ca_pem
+    from kubectl_ace.kubeconfig_yaml import ca_file
 
     cluster: dict = {
         "server": body.get("server", ""),
         "insecure-skip-tls-verify": bool(body.get("insecure-skip-tls-verify")),
     }
-    pem = ca_pem(body, source)
-    if pem:
-        import base64
-
-        cluster["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
+    if body.get("certificate-authority-data"):
+        cluster["certificate-authority-data"] = str(body["certificate-authority-data"])
+    elif ca_file(body, source):
+        cluster["certificate-authority"] = os.path.abspath(ca_file(body, source))
     for item in body.get("extensions") or []:  # as endpoints.extension_of (which imports kubeconfig_files)
         if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):
             ext = item["extension"].get("kubectl-ace")
@@ -301,7 +301,7 @@ def cluster_entry(info: dict) -> dict:
     """The cluster entry as far as exec_cluster kept it."""
     from kubectl_ace.credential import EXTENSION_NAME
 
-    kept = ("server", "insecure-skip-tls-verify", "certificate-authority-data")
+    kept = ("server", "insecure-skip-tls-verify", "certificate-authority-data", "certificate-authority")
     body = {key: info[key] for key in kept if key in info}
     ext = (info.get("config") or {}).get("kubectl-ace")
     if isinstance(ext, dict):

@@ -6,7 +6,7 @@ import os
 
 import yaml
 
-from kubectl_ace.credential import decode_ca
+from kubectl_ace.credential import cluster_ca
 from kubectl_ace.errors import InputError
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,18 +43,18 @@ def parse(text: str, path: str) -> dict | None:
 
 
 def ca_pem(cluster: dict, source: str = "") -> str:
-    """The cluster's CA as PEM, from certificate-authority-data or the certificate-authority file (a relative path
-    is relative to the kubeconfig file `source` it came from, as client-go resolves it)."""
-    if cluster.get("certificate-authority-data"):
-        return decode_ca(cluster["certificate-authority-data"])
-    if cluster.get("certificate-authority"):
-        path = os.path.expanduser(str(cluster["certificate-authority"]))
-        if source and not os.path.isabs(path):
-            path = os.path.join(os.path.dirname(os.path.abspath(source)), path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
-        except OSError:
-            return ""
+    """The cluster entry's CA as PEM, from certificate-authority-data or the certificate-authority file."""
+    return cluster_ca({**cluster, "certificate-authority": ca_file(cluster, source)})
+
+
+def ca_file(cluster: dict, source: str = "") -> str:
+    """The certificate-authority file's path; a relative one is relative to the kubeconfig file `source` it came
+    from, as client-go resolves it."""
+    if not cluster.get("certificate-authority"):
+        return ""
+    path = os.path.expanduser(str(cluster["certificate-authority"]))
+    if source and not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(source)), path)
+    return path
     return ""
     return ""

@@ -130,11 +130,14 @@ def test_exec_path_index_is_rebuilt_when_anything_but_the_current_context_change
         "https://rancher.fleet.invalid/k8s/clusters/c-m-00000004"
 
 
-def test_the_exec_path_reads_a_relative_ca_file_beside_the_kubeconfig(tmp_path, own_store, monkeypatch):
-    import base64
+def test_the_exec_path_reads_a_relative_ca_file_beside_the_kubeconfig_and_sees_it_renewed(tmp_path, own_store,
+                                                                                          monkeypatch):
+    from kubectl_ace.credential import cluster_ca
+    from kubectl_ace.kubeconfig_yaml import ca_pem
 
     (tmp_path / "kube").mkdir()
-    (tmp_path / "kube" / "fqdn-ca.pem").write_text("FQDN CA")
+    ca = tmp_path / "kube" / "fqdn-ca.pem"
+    ca.write_text("FQDN CA")
     data = yaml.safe_load(fleet_kubeconfig(2))
     for entry in data["clusters"]:
         if entry["name"] == "fleet-0001-fqdn":
@@ -144,9 +147,13 @@ def test_the_exec_path_reads_a_relative_ca_file_beside_the_kubeconfig(tmp_path, 
     path.write_text(yaml.safe_dump(data))
     monkeypatch.chdir(tmp_path)
     info = kubeconfig_index.cluster_info(Store(str(own_store)), [str(path)], "fleet-0001-fqdn")
-    assert base64.b64decode(info["certificate-authority-data"]).decode() == "FQDN CA"
     view = kubeconfig_view.load(str(path))
-    assert view.cluster_of("fleet-0001-fqdn").body["certificate-authority-data"] == info["certificate-authority-data"]
+    assert cluster_ca(info) == ca_pem(view.cluster_of("fleet-0001-fqdn").body) == "FQDN CA"
+    ca.write_text("RENEWED CA")  # the kubeconfig, and so its index, did not change
+    info = kubeconfig_index.cluster_info(Store(str(own_store)), [str(path)], "fleet-0001-fqdn")
+    assert cluster_ca(info) == ca_pem(kubeconfig_view.load(str(path)).cluster_of("fleet-0001-fqdn").body) == \
+        "RENEWED CA"
+    assert "RENEWED" not in "".join(p.read_text() for p in own_store.rglob("*.idx"))
 
 
 def test_value_span_refuses_what_a_line_scan_cannot_prove():
