@@ -90,7 +90,7 @@ def switch_away(
             where.cluster_id,
             using,
             chosen.context,
-            kubeconfig_files.ca_pem(source.body) if source else "",
+            kubeconfig_files.ca_pem(source.body, source.path) if source else "",
             bool(source and source.body.get("insecure-skip-tls-verify")),
             "" if from_proxy else where.url,
             f"{switched} at {time.strftime('%H:%M:%S')}" if background else "",
