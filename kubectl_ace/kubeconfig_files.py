@@ -40,9 +40,11 @@ class Kubeconfig:
     users: dict[str, Entry] = field(default_factory=dict)
     contexts: dict[str, Entry] = field(default_factory=dict)
     current_context: str = ""
-    # What this command read of each file: its text and its parse (so no file is parsed twice in one command).
+    # What this command read of each file: its text and its parse (so no file is parsed twice in one command), or,
+    # for a view from the index (kubeconfig_view.py), where in that text the index proved current-context's value.
     texts: dict[str, str] = field(default_factory=dict, repr=False)
     data: dict[str, dict | None] = field(default_factory=dict, repr=False)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def context(self, name: str) -> Entry:
         if name not in self.contexts:
@@ -141,12 +143,23 @@ def fresh_currents(config: Kubeconfig):
     """Each existing file's current-context as it is now, in kubectl's order."""
     for path in config.paths:
         text = read_text(path)
-        if text is None:
-            continue
-        if text != config.texts.get(path):
-            config.texts[path], config.data[path] = text, parse(text, path)
-        data = config.data[path]
-        yield path, str((data or {}).get("current-context") or "")
+        if text is not None:
+            yield path, file_current(config, path, text)
+
+
+def file_current(config: Kubeconfig, path: str, text: str) -> str:
+    """A file's current-context: from what this command knows of this very text (its parse, or the value's place
+    its index proved), else from a parse, which the command then knows."""
+    if text == config.texts.get(path):
+        span = config.spans.get(path)
+        value = kubeconfig_text.decode(text[span[0] : span[1]]) if span else None
+        if value is not None:
+            return value
+        if path in config.data:
+            return str((config.data[path] or {}).get("current-context") or "")
+    config.texts[path], config.data[path] = text, parse(text, path)
+    config.spans.pop(path, None)
+    return str((config.data[path] or {}).get("current-context") or "")
 
 
 def default_file(config: Kubeconfig) -> str:
@@ -176,17 +189,27 @@ def set_current_context(config: Kubeconfig, name: str, store: Store, *, only_if:
 
 
 def edited_current_context(config: Kubeconfig, path: str, text: str, name: str) -> str:
-    """The text with current-context `name`: a line edit, proven by this command's parse of the same text when it
-    can be (no parse at all), else checked by parsing before and after."""
-    known = config.data.get(path) if text == config.texts.get(path) else parse(text, path)
-    span = kubeconfig_text.proven_span(text, known)
+    """The text with current-context `name`: a line edit, proven by this command's parse of the same text or by the
+    index's proof of where the value is (no parse at all), else checked by parsing before and after."""
+    same = text == config.texts.get(path)
+    span = config.spans.get(path) if same else None
+    known = None
+    if span is None:
+        known = config.data[path] if same and path in config.data else parse(text, path)
+        span = kubeconfig_text.proven_span(text, known)
     result = kubeconfig_text.replace_value(text, span, name) if span else None
+    config.spans.pop(path, None)
     if result is None:
         result = with_current_context(text, name, path, known)
-        known = parse(result, path)
+        config.data[path] = parse(result, path)
+    elif known is None:  # the index's proof holds for the new value too: only the value changed
+        new_span = kubeconfig_text.value_span(result)
+        if new_span is not None:
+            config.spans[path] = new_span
+        config.data.pop(path, None)
     else:
-        known = {**(known or {}), "current-context": name}  # the same parse, but for the one value
-    config.texts[path], config.data[path] = result, known
+        config.data[path] = {**(known or {}), "current-context": name}  # the same parse, but for the one value
+    config.texts[path] = result
     return result
 
 
@@ -375,9 +398,8 @@ def merge_entries(
 
         def change(text: str, path: str = path, items: list = items, counts: dict = counts) -> str:
             # The parse load() made of this very text, if it has not changed since (the config is stale after this).
-            data = (
-                config.data.get(path) if text == config.texts.get(path) else parse(text, path) if text.strip() else None
-            )
+            known = path in config.data and text == config.texts.get(path)
+            data = config.data[path] if known else parse(text, path) if text.strip() else None
             data = new_config() if data is None else data
             for key, item in items:
                 old = next(

@@ -73,18 +73,34 @@ class FileIndex:
             return None
         return found.decode() if len(found) == length else None
 
-    def all_infos(self) -> bytes | None:
-        """Every cluster's info text, back to back as the K lines place them; None when the index file was replaced."""
-        if self.infos is not None:
-            return self.infos
-        try:
-            with open(self.path, "rb") as handle:
-                if _stamp(handle) != self.stamp:
-                    return None
-                handle.seek(self.infos_at)
-                return handle.read()
-        except OSError:
-            return None
+    def entries(self) -> tuple[dict[str, tuple[str, str]], dict[str, dict]] | None:
+        """({context: (cluster, user)}, {cluster: exec cluster info}): all a read-only command needs of the file; None
+        when the index file was replaced since these names were read (their offsets are another file's)."""
+        import json
+
+        infos = self.infos
+        if infos is None:
+            try:
+                with open(self.path, "rb") as handle:
+                    if _stamp(handle) != self.stamp:
+                        return None
+                    handle.seek(self.infos_at)
+                    infos = handle.read()
+            except OSError:
+                return None
+        contexts: dict[str, list[str]] = {}
+        clusters: dict[str, dict] = {}
+        for line in self.names.decode().split("\n"):
+            if not line:
+                continue
+            name, rest = line[1:].split("\t", 1)
+            if line[0] == "K":
+                offset, length = (int(part) for part in rest.split(" "))
+                clusters[json.loads(name)] = json.loads(infos[offset : offset + length])
+            else:
+                pair = contexts.setdefault(json.loads(name), ["", ""])
+                pair[line[0] == "U"] = json.loads(rest)
+        return {name: (pair[0], pair[1]) for name, pair in contexts.items()}, clusters
 
 
 def cluster_info(store: Store, paths: list[str], context: str) -> dict:
@@ -128,32 +144,18 @@ def parsed(store: Store, path: str, raw: bytes) -> dict | None:
     return build(store, path, raw, strict=True)[1]
 
 
-def entries(store: Store, path: str, raw: bytes) -> tuple[str, dict, dict]:
-    """(current-context, {context: (cluster, user)}, {cluster: exec cluster info}) of a file from its index, built
-    as `parsed` builds it when it does not hold (InputError for a file that is not a kubeconfig): what a read-only
-    command needs of the file's contexts and clusters, without parsing 1 MB of YAML."""
-    import json
-
+def read(store: Store, path: str, raw: bytes) -> tuple[str, dict, dict, dict | None]:
+    """(current-context, {context: (cluster, user)}, {cluster: exec cluster info}, and the parse the index was rebuilt
+    from when it no longer held, else None: no parse) of a file; InputError for a file that is not a kubeconfig."""
     found = cached(store, path, raw)
-    index = found[0] if found else build(store, path, raw, strict=True)[0]
-    infos = index.all_infos() if index is not None else None
-    if index is None or infos is None:  # the index was replaced under us: this call parses for itself
-        index = build(store, path, raw, strict=True)[0]
-        assert index is not None and index.infos is not None
-        infos = index.infos
-    contexts: dict[str, list[str]] = {}
-    clusters: dict[str, dict] = {}
-    for line in index.names.decode().split("\n"):
-        if not line:
-            continue
-        name, rest = line[1:].split("\t", 1)
-        if line[0] == "K":
-            offset, length = (int(part) for part in rest.split(" "))
-            clusters[json.loads(name)] = json.loads(infos[offset : offset + length])
-        else:
-            pair = contexts.setdefault(json.loads(name), ["", ""])
-            pair[line[0] == "U"] = json.loads(rest)
-    return index.current, {name: (pair[0], pair[1]) for name, pair in contexts.items()}, clusters
+    listed = found[0].entries() if found is not None else None
+    if found is not None and listed is not None:
+        return found[0].current, listed[0], listed[1], None
+    index, data = build(store, path, raw, strict=True)  # also when the index was replaced after its names were read
+    listed = index.entries() if index is not None else None
+    if index is None or listed is None:  # neither can be: strict raises, and a new build holds its infos itself
+        raise AssertionError("kubeconfig index build gave no entries")
+    return index.current, listed[0], listed[1], data
 
 
 def index_path(store: Store, path: str) -> str:

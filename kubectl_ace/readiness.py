@@ -203,15 +203,15 @@ def run_and_report(store: Store, clusters: list, wait: float = WAIT, stream=None
 
 def prepare_after(store: Store, kubeconfig: str | None, server: str | None = None, paths: list | None = None) -> None:
     """The end of login, kubeconfig and convert: prepare the kubeconfig's ACE clusters; never fails the command."""
-    from kubectl_ace import kubeconfig_files
+    from kubectl_ace import kubeconfig_view
 
     try:
         if paths:
             import os
 
-            config = kubeconfig_files.load(None, {"KUBECONFIG": os.pathsep.join(paths)})
+            config = kubeconfig_view.load(None, {"KUBECONFIG": os.pathsep.join(paths)})
         else:
-            config = kubeconfig_files.load(kubeconfig)
+            config = kubeconfig_view.load(kubeconfig)
         run_and_report(store, ace_clusters(config, server=server))
     except AceError as err:
         print(f"kubectl-ace: warning: could not prepare for a Rancher outage: {err.message}", file=sys.stderr)

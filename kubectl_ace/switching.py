@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from kubectl_ace import endpoints, kubeconfig_files, kubectl_process, notices, switches
+from kubectl_ace import endpoints, kubeconfig_files, kubeconfig_view, kubectl_process, notices, switches
 from kubectl_ace.errors import AceError, FailedOver
 from kubectl_ace.failover import Due, Location, Options
 from kubectl_ace.store import Store
@@ -25,7 +25,7 @@ def switch_away(
 
     background: the watcher's fail-over, whose notice the switch record keeps for the next call (which uses it)."""
     kube_file, explicit_context = kubectl_process.kubectl_args()
-    config = kubeconfig_files.load(kube_file)
+    config = kubeconfig_view.load(kube_file)
     using = explicit_context or config.current_context
     serving = kubeconfig_files.context_for_server(config, where.url)
     mine = None if explicit_context else switches.mine(store, where.server, where.cluster_id)
@@ -155,7 +155,7 @@ def switch_back(where: Location, record: switches.Switch, token: str, store: Sto
     if not result.healthy:
         return
     try:
-        config = kubeconfig_files.load(None, {"KUBECONFIG": os.pathsep.join(record.files)})
+        config = kubeconfig_view.load(None, {"KUBECONFIG": os.pathsep.join(record.files)})
         changed = kubeconfig_files.set_current_context(config, record.source, store, only_if=record.target)
     except AceError:
         return  # this call works through the other endpoint anyway; the next one tries again

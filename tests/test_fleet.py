@@ -81,6 +81,45 @@ def test_a_file_unchanged_since_load_is_edited_without_a_second_parse(tmp_path, 
     assert yaml.safe_load(path.read_text())["current-context"] == "fleet-0003-fqdn"
 
 
+@pytest.mark.parametrize("line", ["current-context: fleet-0000", "current-context: fleet-0000  # mine",
+                                  "current-context: 'fleet-0000'", 'current-context: "fleet-0000"', "current-context:"])
+def test_a_view_sets_the_current_context_on_the_index_proof_without_any_parse(tmp_path, monkeypatch, line):
+    """switch and the exec path's switches load a view: while the index holds, neither reading nor setting the
+    current context parses the file, and only the value changes (twice over: the proof follows the edit)."""
+    from kubectl_ace import kubeconfig_yaml
+
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    text = fleet_kubeconfig(20).replace("current-context: fleet-0000", line)
+    path.write_text(text)
+    kubeconfig_view.load(str(path))  # builds the index
+    monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: pytest.fail("parsed the kubeconfig"))
+    monkeypatch.setattr(kubeconfig_files, "parse", lambda *a: pytest.fail("parsed the kubeconfig"))
+    config = kubeconfig_view.load(str(path))
+    assert config.current_context == ("" if line == "current-context:" else "fleet-0000")
+    for name in ("fleet-0003-fqdn", "123"):  # 123 must be quoted to stay a string
+        assert kubeconfig_files.set_current_context(config, name, store)
+        assert kubeconfig_files.current_context_now(config) == name
+    after = path.read_text()
+    [(old, new)] = changed_lines(text, after)
+    assert old == line and yaml.safe_load(after)["current-context"] == "123"
+    assert not kubeconfig_files.set_current_context(config, "fleet-0001", store, only_if="fleet-0003-fqdn")
+
+
+def test_a_view_edits_a_file_changed_since_it_was_read_by_a_parse_of_what_is_there(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    path = tmp_path / "config"
+    path.write_text(fleet_kubeconfig(5))
+    kubeconfig_view.load(str(path))
+    config = kubeconfig_view.load(str(path))
+    added = "- name: added-meanwhile\n  context: {cluster: fleet-0001, user: fleet-0001}\n"
+    path.write_text(path.read_text().replace("contexts:\n", "contexts:\n" + added, 1))  # as another writer would
+    assert kubeconfig_files.set_current_context(config, "fleet-0002-fqdn", store)
+    after = yaml.safe_load(path.read_text())
+    assert after["current-context"] == "fleet-0002-fqdn"
+    assert "added-meanwhile" in [c["name"] for c in after["contexts"]]
+
+
 def resolve_in_child(path: Path, store: Path, context: str = "") -> dict:
     """The exec path's cluster lookup in a new process, and whether it had to import the YAML library."""
     probe = ("import json, sys\n"

@@ -115,11 +115,11 @@ def run(args) -> int:
 
 def ca_from_kubeconfig(explicit: str | None, server: str) -> str | None:
     """Rancher's CA from a kubeconfig that already reaches it (as the Rancher UI writes them), if any."""
-    from kubectl_ace import endpoints, kubeconfig_files
+    from kubectl_ace import endpoints, kubeconfig_view
     from kubectl_ace.errors import AceError
 
     try:
-        pem = endpoints.rancher_ca(kubeconfig_files.load(explicit), server)
+        pem = endpoints.rancher_ca(kubeconfig_view.load(explicit), server)
     except AceError:
         return None  # an unreadable kubeconfig is not this command's business
     if pem:

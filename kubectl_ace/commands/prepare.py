@@ -33,7 +33,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from kubectl_ace import kubeconfig_files, kubectl_process, readiness
+    from kubectl_ace import kubeconfig_view, kubectl_process, readiness
     from kubectl_ace.store import Store
 
     store = Store(getattr(args, "store", None))
@@ -47,7 +47,7 @@ def run(args) -> int:
     wait = readiness.WAIT if args.wait is None else args.wait
     if wait < 0:
         raise UsageError(f"--wait {args.wait:g} must not be negative")
-    config = kubeconfig_files.load(getattr(args, "kubeconfig", None))
+    config = kubeconfig_view.load(getattr(args, "kubeconfig", None))
     if args.all:
         contexts = None
     else:

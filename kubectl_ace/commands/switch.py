@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from kubectl_ace import endpoints, kubeconfig_files, survey
+from kubectl_ace import endpoints, kubeconfig_files, kubeconfig_view, survey
 from kubectl_ace.errors import AceError, UsageError
 from kubectl_ace.store import Store
 
@@ -25,7 +25,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     store = Store(getattr(args, "store", None))
-    config = kubeconfig_files.require_contexts(kubeconfig_files.load(getattr(args, "kubeconfig", None)))
+    config = kubeconfig_files.require_contexts(kubeconfig_view.load(getattr(args, "kubeconfig", None)))
     modes = [args.auto, args.proxy, args.ace, bool(args.target)]
     if sum(modes) != 1:
         raise UsageError("say what to switch to: a CONTEXT, or one of --auto, --proxy, --ace")

@@ -131,9 +131,9 @@ def values(action: argparse.Action, current: str, seen: dict) -> tuple[list[str]
 def context_names(kubeconfig_file: str | None) -> list[str]:
     """The contexts of the kubeconfig kubectl would use; none when it cannot be read (never an error here)."""
     try:
-        from kubectl_ace import kubeconfig_files
+        from kubectl_ace import kubeconfig_view
 
-        return sorted(kubeconfig_files.load(kubeconfig_file).contexts)
+        return sorted(kubeconfig_view.load(kubeconfig_file).contexts)
     except Exception:  # completion must answer something, whatever state the files are in
         return []
 
