@@ -1,5 +1,5 @@
 """Allow `python -m kubectl_ace`."""
 
-from kubectl_ace.cli import main
+from kubectl_ace.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -91,6 +91,52 @@ def test_hot_path_imports_nothing_heavy_and_writes_one_marker(logged_in, world, 
     assert world.counters.requests("rancher") == 0 and world.counters.requests("proxy:c-m-prod0001") == 0
 
 
+TEARDOWN_PROBE = """\
+import atexit, os
+class _Probe:
+    def __del__(self, mark=os.environ["TEARDOWN_MARK"], open=open):  # runs when the interpreter frees this module
+        open(mark, "a").write("teardown\\n")
+probe = _Probe()
+if os.environ.get("REGISTER_EXIT_HOOK"):
+    atexit.register(lambda mark=os.environ["TEARDOWN_MARK"]: open(mark, "a").write("hook\\n"))
+"""
+
+
+def run_with_teardown_probe(sandbox, tmp_path, *args, hook=False):
+    """Run kubectl-ace with a sitecustomize that notes the interpreter's teardown and, with hook, an exit hook."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(TEARDOWN_PROBE)
+    mark = tmp_path / "teardown"
+    mark.unlink(missing_ok=True)
+    env = {"PYTHONPATH": str(site), "TEARDOWN_MARK": str(mark), **({"REGISTER_EXIT_HOOK": "1"} if hook else {})}
+    result = sandbox.ace(*args, env=env)
+    return result, (mark.read_text().split() if mark.exists() else [])
+
+
+def test_a_cached_call_ends_without_the_interpreter_teardown_and_a_whole_answer(logged_in, world, tmp_path):
+    """kubectl runs the plugin on every call: freeing every module and a full garbage collection is a sixth of it."""
+    args = ("token", f"--server={world.rancher_url}", "--cluster=c-m-prod0001")
+    assert logged_in.ace(*args).returncode == 0  # minted and cached
+    for marker in logged_in.store.rglob("handed-*/*"):
+        marker.unlink()
+    result, seen = run_with_teardown_probe(logged_in, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"]["token"] and seen == []
+    # An exit hook someone registered still runs, and so does the teardown: the shortcut is taken only when safe.
+    for marker in logged_in.store.rglob("handed-*/*"):
+        marker.unlink()
+    result, seen = run_with_teardown_probe(logged_in, tmp_path, *args, hook=True)
+    assert result.returncode == 0 and sorted(seen) == ["hook", "teardown"]
+
+
+def test_a_command_that_ran_threads_exits_the_ordinary_way(logged_in, world, tmp_path):
+    logged_in.exec_kubeconfig("c-m-prod0001", current="prod")
+    result, seen = run_with_teardown_probe(logged_in, tmp_path, "status")  # probes in threads
+    assert result.returncode == 0, result.stderr
+    assert seen == ["teardown"]
+
+
 def test_corrupt_store_is_reported_and_login_sets_it_aside(logged_in, world):
     path = server_file(logged_in)
     path.write_text('{"logins": {"admin": ')
