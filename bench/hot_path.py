@@ -2,7 +2,7 @@
 
 Paired runs: each round runs the baseline and the hot path back to back, in alternating order, so
 drift in machine load hits both alike. Reports medians and the median of the per-round ratios.
-Usage: python bench/hot_path.py [--rounds N] [--command PATH]   (target: ratio <= 2.0)
+Usage: python bench/hot_path.py [--rounds N] [--command PATH]   (target, issue 14: ratio <= 1.4)
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> int:
                    KUBECTL_ACE_HEALTH_TTL="86400")
         hot = [args.command, "token", f"--server={SERVER}", f"--cluster={CLUSTER}"]
         base = [args.python, "-c", "pass"]
-        # What pip's console-script wrapper costs before kubectl-ace runs at all: it imports re and sys.
+        # What pip's console-script wrapper alone would cost (it imports re and sys), for comparison.
         floor = [args.python, "-c", "import re, sys"]
         for _ in range(5):  # warm the page cache
             timed(hot, env), timed(base, env), timed(floor, env)
@@ -85,9 +85,8 @@ def main() -> int:
     result = {"rounds": args.rounds, "hot_path_ms": round(statistics.median(hots) * 1000, 2),
               "python_pass_ms": round(statistics.median(bases) * 1000, 2),
               "ratio_of_medians": round(statistics.median(hots) / statistics.median(bases), 3),
-              "median_of_ratios": round(statistics.median(ratios), 3), "target": 2.0,
-              "console_script_floor_ms": round(statistics.median(floors) * 1000, 2),
-              "kubectl_ace_own_ms": round((statistics.median(hots) - statistics.median(floors)) * 1000, 2)}
+              "median_of_ratios": round(statistics.median(ratios), 3), "target": 1.4,
+              "console_script_wrapper_alone_ms": round(statistics.median(floors) * 1000, 2)}
     print(json.dumps(result, indent=2))
     return 0
 

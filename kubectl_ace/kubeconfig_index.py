@@ -4,12 +4,12 @@ Per kubeconfig file, an index in the store's state folder holds each context's c
 cluster's exec cluster info (server, CA, kubectl-ace's extension: nothing secret; no user entries), from one YAML
 parse. It stays valid while the file differs from what was parsed at most in the value of its current-context line
 (what kubectx and `kubectl config use-context` change): the lengths and CRC-32s of the bytes before and after that
-value prove it, without a parse. The index is a header line, a names section of lines `C<name>\\t<cluster>`,
-`U<name>\\t<user>` and `K<name>\\t<offset> <length>` (JSON-quoted names, found with bytes.find: no `re`, no json
-package), then the clusters' info as JSON texts, where the K lines point. The exec path reads the header, the names
-(~1/15 of the index: the CAs are most of it) and one cluster's info; read-only commands (status, `kubectl ace
-kubectl`) read it all instead of parsing the file. The file's own bytes are never copied into the store: a
-kubeconfig may hold other credentials.
+value prove it, without a parse. The index is a header line, a names section of lines `C<name>\\t<cluster>` and
+`K<name>\\t<offset> <length>` (JSON-quoted names, found with bytes.find: no `re`, no json package), a users section
+of lines `U<context>\\t<user>`, then the clusters' info as JSON texts, where the K lines point. The exec path reads
+the header, the names (~1/20 of the index: the CAs are most of it) and one cluster's info; the commands that load
+a view (kubeconfig_view.py) read it all instead of parsing the file. The file's own bytes are never copied into the
+store: a kubeconfig may hold other credentials.
 """
 
 import os
@@ -18,28 +18,31 @@ import zlib
 from kubectl_ace import jsonlite, kubeconfig_text
 from kubectl_ace.store import Store
 
-VERSION = 6
+VERSION = 7
 
 
 class FileIndex:
-    """One file's index (its names section, and its clusters' info or where to read it) and its current-context."""
+    """One file's index: its names section, then its users section and clusters' info (in memory, or where to read
+    them), and its current-context."""
 
-    __slots__ = ("names", "infos", "path", "infos_at", "stamp", "current")
+    __slots__ = ("names", "tail", "users_len", "path", "tail_at", "stamp", "current")
 
     def __init__(
         self,
         names: bytes,
         current: str,
-        infos: bytes | None = None,
+        tail: bytes | None = None,
+        users_len: int = 0,
         path: str = "",
-        infos_at: int = 0,
+        tail_at: int = 0,
         stamp: tuple = (),
     ):
         self.names = names
         self.current = current
-        self.infos = infos  # the clusters' info texts, or None: read them from `path` at `infos_at` when asked
+        self.tail = tail  # the users section and the clusters' info texts, or None: read them from `path` at `tail_at`
+        self.users_len = users_len
         self.path = path
-        self.infos_at = infos_at
+        self.tail_at = tail_at
         self.stamp = stamp  # the index file the names came from: a rebuild since (a new file) has other offsets
 
     def line(self, kind: str, name: str) -> str | None:
@@ -61,46 +64,44 @@ class FileIndex:
         if where is None:
             return None
         offset, length = (int(part) for part in where.split(" "))
-        if self.infos is not None:
-            return self.infos[offset : offset + length].decode()
-        try:
-            with open(self.path, "rb") as handle:
-                if _stamp(handle) != self.stamp:
-                    return None
-                handle.seek(self.infos_at + offset)
-                found = handle.read(length)
-        except OSError:
-            return None
-        return found.decode() if len(found) == length else None
+        found = self._read(self.users_len + offset, length)
+        return found.decode() if found is not None and len(found) == length else None
 
     def entries(self) -> tuple[dict[str, tuple[str, str]], dict[str, dict]] | None:
         """({context: (cluster, user)}, {cluster: exec cluster info}): all a read-only command needs of the file; None
         when the index file was replaced since these names were read (their offsets are another file's)."""
         import json
 
-        infos = self.infos
-        if infos is None:
-            try:
-                with open(self.path, "rb") as handle:
-                    if _stamp(handle) != self.stamp:
-                        return None
-                    handle.seek(self.infos_at)
-                    infos = handle.read()
-            except OSError:
-                return None
+        tail = self._read(0, -1)
+        if tail is None:
+            return None
+        infos = memoryview(tail)[self.users_len :]
         contexts: dict[str, list[str]] = {}
         clusters: dict[str, dict] = {}
-        for line in self.names.decode().split("\n"):
+        for line in (self.names + tail[: self.users_len]).decode().split("\n"):
             if not line:
                 continue
             name, rest = line[1:].split("\t", 1)
             if line[0] == "K":
                 offset, length = (int(part) for part in rest.split(" "))
-                clusters[json.loads(name)] = json.loads(infos[offset : offset + length])
+                clusters[json.loads(name)] = json.loads(bytes(infos[offset : offset + length]))
             else:
                 pair = contexts.setdefault(json.loads(name), ["", ""])
                 pair[line[0] == "U"] = json.loads(rest)
         return {name: (pair[0], pair[1]) for name, pair in contexts.items()}, clusters
+
+    def _read(self, offset: int, length: int) -> bytes | None:
+        """`length` bytes (-1: all) of the tail from `offset`; None when the index file was replaced or is gone."""
+        if self.tail is not None:
+            return self.tail[offset : None if length < 0 else offset + length]
+        try:
+            with open(self.path, "rb") as handle:
+                if _stamp(handle) != self.stamp:
+                    return None
+                handle.seek(self.tail_at + offset)
+                return handle.read(length)
+        except OSError:
+            return None
 
 
 def cluster_info(store: Store, paths: list[str], context: str) -> dict:
@@ -186,8 +187,9 @@ def cached(store: Store, path: str, raw: bytes, with_data: bool = False):
             names = handle.read(header["names"])
             if len(names) != header["names"]:
                 return None
-            infos_at, stamp = handle.tell(), _stamp(handle)
-        return FileIndex(names, value, path=index_path(store, path), infos_at=infos_at, stamp=stamp), None
+            tail_at, stamp = handle.tell(), _stamp(handle)
+        where = index_path(store, path)
+        return FileIndex(names, value, users_len=header["users"], path=where, tail_at=tail_at, stamp=stamp), None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
 
@@ -208,7 +210,7 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
         if strict:
             raise
         return None, None
-    lines, infos, size = [""], [], 0
+    lines, users, infos, size = [""], [""], [], 0
     seen: set[tuple[str, str]] = set()
     for key, kind, inner in (("contexts", "C", "context"), ("clusters", "K", "cluster")):
         for item in (data or {}).get(key) or []:
@@ -219,14 +221,14 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
             body = body if isinstance(body, dict) else {}
             if kind == "C":
                 lines.append("C" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("cluster") or "")))
-                lines.append("U" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("user") or "")))
+                users.append("U" + json.dumps(item["name"]) + "\t" + json.dumps(str(body.get("user") or "")))
                 continue
             info = json.dumps(exec_cluster(body, path)).encode()
             lines.append(f"K{json.dumps(item['name'])}\t{size} {len(info)}")
             infos.append(info)
             size += len(info)
-    names = "\n".join(lines).encode()
-    infos_text = b"".join(infos)
+    names, users_text = "\n".join(lines).encode(), "\n".join(users).encode()
+    tail = users_text + b"".join(infos)
     span = kubeconfig_text.proven_span(text, data)
     if span is not None:  # else the index serves this call only
         start, end = byte_span(text, span)
@@ -240,15 +242,16 @@ def build(store: Store, path: str, raw: bytes, strict: bool) -> tuple[FileIndex 
                 "head_crc": zlib.crc32(view[:start]),
                 "tail_crc": zlib.crc32(view[end:]),
                 "names": len(names),
+                "users": len(users_text),
             }
         ).encode()
         try:
             store.ensure("state", "kubeconfig-index")
-            write_atomic(index_path(store, path), header + b"\n" + names + infos_text, durable=False)
+            write_atomic(index_path(store, path), header + b"\n" + names + tail, durable=False)
         except (OSError, AceError):
             pass  # a cache: the next call parses again
     current = (data or {}).get("current-context")
-    return FileIndex(names, str(current or ""), infos=infos_text), data
+    return FileIndex(names, str(current or ""), tail=tail, users_len=len(users_text)), data
 
 
 def _text(raw: bytes, path: str) -> str:

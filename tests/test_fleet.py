@@ -259,13 +259,13 @@ def test_an_index_replaced_after_its_names_were_read_is_not_read_at_their_offset
     path.write_text(text)
     kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")  # builds the index
     names_read = kubeconfig_index.file_index(store, str(path))
-    assert names_read is not None and names_read.infos is None  # from the stored index: infos are read on demand
+    assert names_read is not None and names_read.tail is None  # from the stored index: the infos are read on demand
     assert json.loads(names_read.info("fleet-0002-fqdn"))["server"] == "https://fleet-0002.fleet.invalid"
     # Another process rebuilds it for a changed file: each cluster's info now starts 8 bytes further on.
     path.write_text(text.replace("https://fleet-0001.fleet.invalid", "https://fleet-0001.fleet.invalid.example"))
     assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
         "https://fleet-0002.fleet.invalid"
-    assert names_read.info("fleet-0002-fqdn") is None
+    assert names_read.info("fleet-0002-fqdn") is None and names_read.entries() is None
 
 
 def test_the_exec_path_index_reads_the_names_and_one_cluster_not_the_whole_index(tmp_path, monkeypatch):
