@@ -165,15 +165,16 @@ def index_path(store: Store, path: str) -> str:
 
 def cached(store: Store, path: str, raw: bytes, with_data: bool = False):
     """(FileIndex, None) from the stored index when it holds for `raw`, else None."""
-    span = kubeconfig_text.value_span_bytes(raw)
-    if span is None:
-        return None
     try:
         with open(index_path(store, path), "rb") as handle:
             header = jsonlite.loads(handle.readline().decode())
-            if header["v"] != VERSION or header["path"] != path or header["start"] != span[0]:
+            if header["v"] != VERSION or header["path"] != path:
                 return None
-            # The same bytes before and after the value: the parse behind this index holds but for the value.
+            span = kubeconfig_text.value_span_at(raw, header["start"])
+            if span is None:
+                return None
+            # The same bytes before and after the value: the parse behind this index, which proved this line the one
+            # current-context, holds but for the value.
             view = memoryview(raw)  # no copy of a megabyte
             if (
                 header["tail"] != len(raw) - span[1]

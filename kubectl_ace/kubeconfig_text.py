@@ -25,19 +25,16 @@ def value_span(text: str) -> tuple[int, int] | None:
     return _in_line(text[at : len(text) if end < 0 else end], at)
 
 
-def value_span_bytes(raw: bytes) -> tuple[int, int] | None:
-    """value_span of a file's bytes (byte offsets), decoding only the line."""
-    key = KEY.encode()
-    at = raw.rfind(key)  # from the end, where kubectl writes it: one scan of the file, not two (it may be 5 MB)
-    if (
-        at < 0
-        or raw.find(key, 0, at) >= 0
-        or (at > 0 and raw[at - 1 : at] != b"\n")
-        or raw[at + len(key) : at + len(key) + 1] != b":"
-    ):
+def value_span_at(raw: bytes, start: int) -> tuple[int, int] | None:
+    """value_span of a file's bytes (byte offsets) for a value known to start at `start`, reading only its line: None
+    unless a `current-context:` line's value starts there. That no other line is the key is the caller's to prove
+    (the index does with CRCs of the bytes around the value): no scan of a file that may be 5 MB."""
+    at = raw.rfind(b"\n", 0, start) + 1
+    if raw[at : at + len(KEY) + 1] != KEY.encode() + b":":
         return None
-    end = raw.find(b"\n", at)
-    return _in_line(raw[at : len(raw) if end < 0 else end].decode("latin-1"), at)  # latin-1: offsets stay bytes
+    end = raw.find(b"\n", start)
+    span = _in_line(raw[at : len(raw) if end < 0 else end].decode("latin-1"), at)  # latin-1: offsets stay bytes
+    return span if span is not None and span[0] == start else None
 
 
 def _in_line(line: str, at: int) -> tuple[int, int] | None:

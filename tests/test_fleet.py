@@ -160,6 +160,11 @@ def test_exec_path_index_is_rebuilt_when_anything_but_the_current_context_change
     path.write_text(text.replace("https://fleet-0002.fleet.invalid", "https://fleet-0002.fleet.invaliX"))
     assert kubeconfig_index.cluster_info(store, [str(path)], "fleet-0002-fqdn")["server"] == \
         "https://fleet-0002.fleet.invaliX"
+    # A second current-context key (a comment, then nested under a context) makes the file one the index never proved.
+    for second in ("# current-context: fleet-0003\n", "- name: x\n  current-context: fleet-0003\n"):
+        edited = text.replace("contexts:\n", "contexts:\n" + second, 1)
+        path.write_text(edited.replace("current-context: fleet-0000", "current-context: fleet-0002-fqdn"))
+        assert kubeconfig_index.cluster_info(store, [str(path)], "")["server"] == "https://fleet-0002.fleet.invalid"
     # Two files: the first to name a context wins, as in client-go's merge.
     other = tmp_path / "other"
     other.write_text(fleet_kubeconfig(2, server="https://rancher2.fleet.invalid", current="fleet-0001"))
@@ -201,6 +206,13 @@ def test_value_span_refuses_what_a_line_scan_cannot_prove():
     assert kubeconfig_text.value_span("current-context: x\nb: current-context\n") is None  # twice
     assert kubeconfig_text.decode("x # note") is None and kubeconfig_text.decode("yes") is None
     assert kubeconfig_text.decode("&a x") is None and kubeconfig_text.decode('"a\\tb"') is None
+    raw = b"a: 1\ncurrent-context: x  # mine\nb: 2\n"
+    start = raw.index(b": x") + 2
+    assert kubeconfig_text.value_span_at(raw, start) == (start, start + 1)
+    assert kubeconfig_text.value_span_at(raw, start - 1) is None  # the value does not start there
+    nested = b"a: 1\n  current-context: x\n"
+    assert kubeconfig_text.value_span_at(nested, nested.index(b": x") + 2) is None  # not at a line start
+    assert kubeconfig_text.value_span_at(raw, len(raw) + 5) is None
     assert os.path.basename(kubeconfig_index.__file__) == "kubeconfig_index.py"
 
 
