@@ -25,7 +25,7 @@ class FileIndex:
     """One file's index: its names section, then its users section and clusters' info (in memory, or where to read
     them), and its current-context."""
 
-    __slots__ = ("names", "tail", "users_len", "path", "tail_at", "stamp", "current")
+    __slots__ = ("names", "tail", "users_len", "path", "tail_at", "stamp", "current", "span")
 
     def __init__(
         self,
@@ -36,6 +36,7 @@ class FileIndex:
         path: str = "",
         tail_at: int = 0,
         stamp: tuple = (),
+        span: tuple[int, int] | None = None,
     ):
         self.names = names
         self.current = current
@@ -44,6 +45,7 @@ class FileIndex:
         self.path = path
         self.tail_at = tail_at
         self.stamp = stamp  # the index file the names came from: a rebuild since (a new file) has other offsets
+        self.span = span  # where in the file (bytes) the current-context value is, as the stored index proved it
 
     def line(self, kind: str, name: str) -> str | None:
         """The rest of a names line: a `C` line's JSON cluster name, a `K` line's `<offset> <length>`; or None."""
@@ -145,18 +147,19 @@ def parsed(store: Store, path: str, raw: bytes) -> dict | None:
     return build(store, path, raw, strict=True)[1]
 
 
-def read(store: Store, path: str, raw: bytes) -> tuple[str, dict, dict, dict | None]:
-    """(current-context, {context: (cluster, user)}, {cluster: exec cluster info}, and the parse the index was rebuilt
-    from when it no longer held, else None: no parse) of a file; InputError for a file that is not a kubeconfig."""
+def read(store: Store, path: str, raw: bytes) -> tuple[FileIndex, tuple[dict, dict], dict | None]:
+    """A file's index, its entries ({context: (cluster, user)}, {cluster: exec cluster info}), and the parse the
+    index was rebuilt from when it no longer held (else None: no parse, and index.span says where the value is);
+    InputError for a file that is not a kubeconfig."""
     found = cached(store, path, raw)
     listed = found[0].entries() if found is not None else None
     if found is not None and listed is not None:
-        return found[0].current, listed[0], listed[1], None
+        return found[0], listed, None
     index, data = build(store, path, raw, strict=True)  # also when the index was replaced after its names were read
     listed = index.entries() if index is not None else None
     if index is None or listed is None:  # neither can be: strict raises, and a new build holds its infos itself
         raise AssertionError("kubeconfig index build gave no entries")
-    return index.current, listed[0], listed[1], data
+    return index, listed, data
 
 
 def index_path(store: Store, path: str) -> str:
@@ -190,7 +193,8 @@ def cached(store: Store, path: str, raw: bytes, with_data: bool = False):
                 return None
             tail_at, stamp = handle.tell(), _stamp(handle)
         where = index_path(store, path)
-        return FileIndex(names, value, users_len=header["users"], path=where, tail_at=tail_at, stamp=stamp), None
+        index = FileIndex(names, value, users_len=header["users"], path=where, tail_at=tail_at, stamp=stamp, span=span)
+        return index, None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
 
@@ -279,6 +283,14 @@ def byte_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return start, start + len(text[span[0] : span[1]].encode())
 
 
+def text_span(raw: bytes, span: tuple[int, int]) -> tuple[int, int]:
+    """byte_span's inverse: a span of the file's bytes as offsets in its text."""
+    if raw.isascii():
+        return span
+    start = len(raw[: span[0]].decode())
+    return start, start + len(raw[span[0] : span[1]].decode())
+
+
 def exec_cluster(body: dict, source: str = "") -> dict:
     """A kubeconfig cluster entry (of the file `source`) as the exec cluster info kubectl would send with
     provideClusterInfo; a CA file is kept as its path (credential.cluster_ca reads it when a probe needs it), so that
@@ -292,7 +304,7 @@ def exec_cluster(body: dict, source: str = "") -> dict:
     }
     if body.get("certificate-authority-data"):
         cluster["certificate-authority-data"] = str(body["certificate-authority-data"])
-    elif ca_file(body, source):
+    elif body.get("certificate-authority"):
         cluster["certificate-authority"] = os.path.abspath(ca_file(body, source))
     for item in body.get("extensions") or []:  # as endpoints.extension_of (which imports kubeconfig_files)
         if isinstance(item, dict) and item.get("name") == EXTENSION_NAME and isinstance(item.get("extension"), dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from kubectl_ace import kubeconfig_index, kubeconfig_text
+from kubectl_ace import kubeconfig_index
 from kubectl_ace.kubeconfig_files import Entry, Kubeconfig, decode, file_list, read_bytes
 from kubectl_ace.kubeconfig_files import load as load_files
 from kubectl_ace.store import Store
@@ -25,19 +25,17 @@ def load(explicit: str | None = None, environ: dict | None = None) -> Kubeconfig
         raw = read_bytes(path, must_exist=is_explicit)
         if raw is None:
             continue
-        text = config.texts[path] = decode(raw, path)
-        current, contexts, clusters, data = kubeconfig_index.read(store, path, raw)
+        config.texts[path] = decode(raw, path)
+        index, (contexts, clusters), data = kubeconfig_index.read(store, path, raw)
         if data is not None:
             config.data[path] = data
-        else:
-            span = kubeconfig_text.value_span(text)  # where the index proved the value to be (it found it so)
-            if span is not None:
-                config.spans[path] = span
+        elif index.span is not None:
+            config.spans[path] = kubeconfig_index.text_span(raw, index.span)
         for name, (cluster, user) in contexts.items():
             if name and name not in config.contexts:
                 config.contexts[name] = Entry(name, {"cluster": cluster, "user": user}, path)
         for name, info in clusters.items():
             if name and name not in config.clusters:
                 config.clusters[name] = Entry(name, kubeconfig_index.cluster_entry(info), path)
-        config.current_context = config.current_context or current
+        config.current_context = config.current_context or index.current
     return config

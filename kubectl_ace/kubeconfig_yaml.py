@@ -56,5 +56,3 @@ def ca_file(cluster: dict, source: str = "") -> str:
     if source and not os.path.isabs(path):
         path = os.path.join(os.path.dirname(os.path.abspath(source)), path)
     return path
-    return ""
-    return ""

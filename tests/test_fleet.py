@@ -90,8 +90,8 @@ def test_a_view_sets_the_current_context_on_the_index_proof_without_any_parse(tm
 
     store = Store(str(tmp_path / "store"))
     path = tmp_path / "config"
-    text = fleet_kubeconfig(20).replace("current-context: fleet-0000", line)
-    path.write_text(text)
+    text = "# Zürich's fleet\n" + fleet_kubeconfig(20).replace("current-context: fleet-0000", line)  # not ASCII
+    path.write_text(text, encoding="utf-8")
     kubeconfig_view.load(str(path))  # builds the index
     monkeypatch.setattr(kubeconfig_yaml, "parse", lambda *a: pytest.fail("parsed the kubeconfig"))
     monkeypatch.setattr(kubeconfig_files, "parse", lambda *a: pytest.fail("parsed the kubeconfig"))
@@ -100,7 +100,7 @@ def test_a_view_sets_the_current_context_on_the_index_proof_without_any_parse(tm
     for name in ("fleet-0003-fqdn", "123"):  # 123 must be quoted to stay a string
         assert kubeconfig_files.set_current_context(config, name, store)
         assert kubeconfig_files.current_context_now(config) == name
-    after = path.read_text()
+    after = path.read_text(encoding="utf-8")
     [(old, new)] = changed_lines(text, after)
     assert old == line and yaml.safe_load(after)["current-context"] == "123"
     assert not kubeconfig_files.set_current_context(config, "fleet-0001", store, only_if="fleet-0003-fqdn")
